@@ -1,0 +1,259 @@
+"""Campaign orchestration: lock, resume checks, stage loop, atomic publication.
+
+Design (also in the README, "Resume and durability"):
+
+1. Rank 0 takes an exclusive lock ``<output>.lock``; a second run on the same output is refused.
+2. The job's fingerprint is compared with ``<output>.journal/manifest.json`` (and the output's
+   root attributes); a changed job is refused unless ``--restart``, which moves the old output
+   and journals aside (``*.replaced-<time>``) instead of deleting them.
+3. The run writes ``<output>.partial`` (a copy of the existing output, so stages run earlier
+   with ``--stages`` are kept).  For each stage: rank 0 prepares the plan and broadcasts it;
+   tasks already in the journals are written back, pending ones are scheduled; each finished
+   task goes to the rank's journal (fsync) and then into its HDF5 rows.
+4. Finally rank 0 renames ``<output>.partial`` to ``<output>`` atomically.  A kill at any
+   moment leaves the previous output intact and the journals hold every finished task;
+   rerunning the same command recomputes only what is missing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from xasmpi import __version__, stages as stage_registry
+from xasmpi.config import STAGES, Job
+from xasmpi.errors import CampaignError, XasmpiError
+from xasmpi.parallel.driver import Progress, run_tasks
+from xasmpi.stages.base import FAILED, OK
+from xasmpi.store import h5 as store
+from xasmpi.store.journal import JournalWriter, journal_dir, read_journals
+
+log = logging.getLogger("xasmpi")
+LAYOUT_VERSION = 1
+
+
+def _bcast_or_raise(comm, value, error):
+    value, error = comm.bcast((value, error), root=0)
+    if error is not None:
+        raise error
+    return value
+
+
+def _archive(path: Path, stamp: str) -> Path | None:
+    if path.exists():
+        dest = path.with_name(path.name + f".replaced-{stamp}")
+        os.replace(path, dest)
+        return dest
+    return None
+
+
+def _check_resume(job: Job, output: Path, restart: bool) -> None:
+    """Rank 0: refuse a changed job against existing results unless ``restart``."""
+    fp = job.fingerprint()
+    jdir = journal_dir(output)
+    manifest = jdir / "manifest.json"
+    old = None
+    if manifest.is_file():
+        old = json.loads(manifest.read_text()).get("fingerprint")
+    elif output.is_file():
+        try:
+            import h5py
+            with h5py.File(output, "r") as f:
+                old = f.attrs.get("job_fingerprint")
+        except OSError:
+            old = "unreadable"
+    if old is not None and old != fp:
+        if not restart:
+            raise CampaignError(f"{output}: existing results were made by a different job "
+                                f"(fingerprint {old} != {fp}); use --restart to start over "
+                                "(the old results are kept as *.replaced-<time>) or choose another output")
+        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        for p in (output, jdir):
+            dest = _archive(p, stamp)
+            if dest:
+                log.info("--restart: kept previous %s as %s", p, dest)
+    jdir.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(json.dumps({"fingerprint": fp, "xasmpi": __version__, "job": job.source}))
+
+
+def _root_attrs(f, job: Job, size: int) -> None:
+    f.attrs["xasmpi_version"] = __version__
+    f.attrs["layout_version"] = LAYOUT_VERSION
+    f.attrs.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    f.attrs["job_toml"] = job.text
+    f.attrs["job_file"] = job.source
+    f.attrs["job_overrides"] = json.dumps(list(job.overrides))
+    f.attrs["job_resolved"] = json.dumps(job.resolved(), default=str)
+    f.attrs["job_fingerprint"] = job.fingerprint()
+    f.attrs["seed"] = job.job.seed
+    f.attrs["n_ranks"] = size
+    f.attrs["simulated"] = bool(job.job.simulated)
+
+
+def run_campaign(job: Job, *, stages: tuple[str, ...] | None = None, restart: bool = False,
+                 retry_failed: bool = False, comm=None) -> dict:
+    """Run the job's stages over ``comm`` (every rank calls this). Returns the summary (rank 0)."""
+    if comm is None:
+        from mpi4py import MPI
+        comm = MPI.COMM_WORLD
+    rank, size = comm.Get_rank(), comm.Get_size()
+    stages = tuple(stages or job.configured_stages)
+    for s in stages:
+        if s not in STAGES:
+            raise CampaignError(f"unknown stage '{s}' (stages: {', '.join(STAGES)})")
+    if not stages:
+        raise CampaignError(f"{job.source}: nothing to run (no stage sections in the job file)")
+    output = Path(job.job.output)
+    partial = output.with_name(output.name + ".partial")
+    parallel = store.mpio_available()
+    lock = store.OutputLock(output)
+    err = None
+    if rank == 0:
+        try:
+            lock.acquire()
+            _check_resume(job, output, restart)
+            if output.is_file():
+                shutil.copyfile(output, partial)
+            elif partial.exists():
+                partial.unlink()
+            import h5py
+            with h5py.File(partial, "a") as f:
+                _root_attrs(f, job, size)
+        except XasmpiError as exc:
+            err = exc
+        except OSError as exc:
+            err = CampaignError(f"{output}: cannot prepare the output ({exc})")
+    _bcast_or_raise(comm, None, err)
+    if rank == 0:
+        log.info("xasmpi %s: job %s, %d rank(s), stages %s, output %s", __version__, job.source, size,
+                 ",".join(stages), output)
+        if not parallel:
+            log.info("h5py has no MPI support (or XASMPI_NO_MPIO is set): results are gathered on "
+                     "rank 0 and written there")
+    t0 = time.monotonic()
+    cache: dict = {}
+    summaries = []
+    try:
+        for name in stages:
+            summaries.append(_run_stage(job, name, comm, partial, parallel, retry_failed, cache))
+        if rank == 0:
+            import h5py
+            with h5py.File(partial, "a") as f:
+                f.attrs["n_ranks"] = size
+                done = set(json.loads(f.attrs.get("stages_done", "[]"))) | set(stages)
+                f.attrs["stages_done"] = json.dumps(sorted(done, key=STAGES.index))
+                f.attrs["complete"] = True
+            os.replace(partial, output)
+    finally:
+        if rank == 0:
+            lock.release()
+    comm.Barrier()
+    wall = time.monotonic() - t0
+    n_tasks = sum(s["tasks"] for s in summaries)
+    n_failed = sum(s["failed"] for s in summaries)
+    summary = {"output": str(output), "wall_s": wall, "tasks": n_tasks, "failed": n_failed,
+               "tasks_per_s": n_tasks / wall if wall > 0 else float("nan"), "stages": summaries}
+    if rank == 0:
+        log.info("done in %.1f s: %d tasks computed (%.3g tasks/s), %d failed in total; results in %s",
+                 wall, n_tasks, summary["tasks_per_s"], n_failed, output)
+    return summary
+
+
+def _run_stage(job: Job, name: str, comm, partial: Path, parallel: bool, retry_failed: bool,
+               cache: dict) -> dict:
+    rank, size = comm.Get_rank(), comm.Get_size()
+    mod = stage_registry.get(name)
+    plan, err, done = None, None, {}
+    if rank == 0:
+        log.info("stage %s: preparing", name)
+        try:
+            plan = mod.prepare(job, cache)
+            done = read_journals(job.job.output, name)
+            tasks = {t.index for t in plan.tasks}
+            done = {i: r for i, r in done.items() if i in tasks}
+            if retry_failed:
+                done = {i: r for i, r in done.items() if r.status != FAILED}
+        except XasmpiError as exc:
+            err = exc
+    extra = plan.extra if plan is not None else {}
+    shared = dataclasses.replace(plan, extra={}) if plan is not None else None
+    shared, done_idx = _bcast_or_raise(comm, (shared, np.array(sorted(done), dtype=np.int64)), err)
+    plan = dataclasses.replace(shared, extra=extra) if rank == 0 else shared
+    done_set = set(done_idx.tolist())
+    pending = [t for t in plan.tasks if t.index not in done_set]
+    by_index = {t.index: t for t in plan.tasks}
+    progress = None
+    if rank == 0:
+        n_failed_before = sum(1 for r in done.values() if r.status == FAILED)
+        if plan.tasks:
+            log.info("stage %s: %d tasks, %d already done (%d failed), %d to run on %d rank(s) (%s)",
+                     name, len(plan.tasks), len(done), n_failed_before, len(pending), size, plan.schedule)
+        progress = Progress(name, len(pending), interval=job.run.progress_interval, already=len(done))
+
+    f = None
+    if plan.tasks:
+        if parallel:
+            f = store.open_file(partial, comm)
+            store.create_datasets(f, plan)
+            if rank == 0 and done:
+                store.write_results(f, plan, by_index, list(done.values()))
+        elif rank == 0:
+            f = store.open_file(partial)
+            store.create_datasets(f, plan)
+            if done:
+                store.write_results(f, plan, by_index, list(done.values()))
+    journal = JournalWriter(job.job.output, name, rank, fsync=job.run.journal_fsync) if pending else None
+    local: list = []
+
+    def on_results(results):
+        journal.append(results)
+        if parallel:
+            store.write_results(f, plan, by_index, results)
+        else:
+            local.extend(results)
+
+    try:
+        if pending:
+            run_tasks(plan, pending, comm=comm, on_results=on_results, progress=progress)
+    finally:
+        if journal:
+            journal.close()
+    if plan.tasks:
+        if not parallel:
+            gathered = comm.gather(local, root=0)
+            if rank == 0:
+                store.write_results(f, plan, by_index, [r for part in gathered for r in part])
+        # ranks that finish early wait here without spinning on a core
+        req = comm.Ibarrier()
+        while not req.Test():
+            time.sleep(0.005)
+        if f is not None:
+            f.close()
+    stage_summary = progress.summary() if progress else {}
+    err = None
+    if rank == 0:
+        try:
+            import h5py
+            results = read_journals(job.job.output, name) if plan.tasks else {}
+            with h5py.File(partial, "a") as fh:
+                if plan.tasks:
+                    n_failed = store.write_failures(fh, name, plan, results)
+                    stage_summary["failed_total"] = n_failed
+                mod.finalize(job, plan, fh, results)
+            if plan.tasks:
+                progress.line() if progress.done else None
+                log.info("stage %s: %d/%d tasks ok, %d failed%s", name,
+                         sum(1 for r in results.values() if r.status == OK), len(plan.tasks),
+                         stage_summary["failed_total"],
+                         " (rerun with --retry-failed to retry them)" if stage_summary["failed_total"] else "")
+        except XasmpiError as exc:
+            err = exc
+    _bcast_or_raise(comm, None, err)
+    return stage_summary or {"stage": name, "tasks": 0, "failed": 0}

@@ -1,0 +1,581 @@
+"""Job files: TOML -> validated, frozen dataclasses.
+
+A campaign is one TOML file (see ``jobs/examples/``).  :func:`load_job` parses it, applies
+``--set KEY=VALUE`` overrides, and validates every key against the dataclasses below:
+unknown keys, wrong types, wrong units and out-of-range values raise
+:class:`~xasmpi.errors.ConfigError` naming the file and the dotted key (exit code 2).
+
+Quantities are plain numbers in the documented unit, or strings with a unit
+(``radius = "0.45 nm"``, ``emax = "0.1 keV"``) which are converted; an incompatible unit is
+an error.  Relative file paths resolve against the job file's folder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Tuple
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from xasmpi.errors import ConfigError
+
+# ----------------------------------------------------------------------------- units
+_UNITS: dict[str, dict[str, float]] = {
+    "Å": {"å": 1.0, "a": 1.0, "ang": 1.0, "angstrom": 1.0, "nm": 10.0, "pm": 0.01},
+    "Å^-1": {"1/å": 1.0, "1/a": 1.0, "å^-1": 1.0, "a^-1": 1.0, "å-1": 1.0, "a-1": 1.0,
+             "1/ang": 1.0, "ang^-1": 1.0, "1/nm": 0.1, "nm^-1": 0.1},
+    "Å^2": {"å^2": 1.0, "a^2": 1.0, "å2": 1.0, "a2": 1.0, "ang^2": 1.0, "nm^2": 100.0,
+            "pm^2": 1e-4},
+    "eV": {"ev": 1.0, "kev": 1000.0, "mev": 1e-3},
+    "s": {"s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0, "ms": 1e-3},
+    "Da": {"da": 1.0, "u": 1.0, "kda": 1000.0, "g/mol": 1.0},
+    "deg": {"deg": 1.0, "°": 1.0, "degree": 1.0, "degrees": 1.0},
+}
+_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S.*?)?\s*$")
+
+
+def _meta(unit: str | None = None, lo: float | None = None, hi: float | None = None,
+          path: bool = False, doc: str = "") -> dict:
+    return {"unit": unit, "lo": lo, "hi": hi, "path": path, "doc": doc}
+
+
+def _f(default: Any, unit: str | None = None, lo: float | None = None,
+       hi: float | None = None, doc: str = "", path: bool = False) -> Any:
+    if isinstance(default, (dict, list)) or (dataclasses.is_dataclass(default) and not isinstance(default, type)):
+        return field(default_factory=lambda d=default: d, metadata=_meta(unit, lo, hi, path, doc))
+    return field(default=default, metadata=_meta(unit, lo, hi, path, doc))
+
+
+# ----------------------------------------------------------------------------- schema
+@dataclass(frozen=True)
+class JobSection:
+    """``[job]``: identity, output and seed of the campaign."""
+    name: str = _f("xasmpi-job", doc="campaign name")
+    output: str = _f("results.h5", path=True, doc="results file (HDF5)")
+    seed: int = _f(20240607, lo=0, doc="root seed: task i uses SeedSequence(seed, spawn_key=(stage, i))")
+    stages: Tuple[str, ...] = _f((), doc="stages to run by default (all configured ones if empty)")
+    description: str = _f("", doc="free text stored in the results file")
+    simulated: bool = _f(False, doc="the inputs are simulated data (stored and shown everywhere)")
+
+
+@dataclass(frozen=True)
+class ReductionSection:
+    """``[reduction]``: EXAFS reduction defaults (the paper's), overridable per spectrum."""
+    rbkg: float = _f(0.8, "Å", 0.1, 3.0, "autobk background cut-off")
+    kmin: float = _f(2.0, "Å^-1", 0.0, 30.0, "FT window start")
+    kmax: float = _f(16.5, "Å^-1", 0.5, 30.0, "FT window end")
+    kweight: int = _f(2, None, 0, 4, "k weight of the FT and the fit")
+    dk: float = _f(1.0, "Å^-1", 0.0, 5.0, "window sill width")
+    window: Literal["hanning", "kaiser", "parzen", "welch", "sine", "gaussian"] = _f("hanning")
+    e0: Optional[float] = _f(None, "eV", 0.0, 2e5, "fixed E0 (default: larch finds it)")
+    shared_e0: bool = _f(False, doc="use one E0 (that of the first spectrum) for all spectra")
+    rmax_out: float = _f(10.0, "Å", 1.0, 30.0, "largest R kept for chi(R)")
+
+
+@dataclass(frozen=True)
+class WaveletSection:
+    """``[wavelet]``: wavelet transform of k^w chi(k) (Fig. 1c)."""
+    kind: Literal["cauchy", "morlet"] = _f("cauchy")
+    rmax: float = _f(6.0, "Å", 0.5, 20.0, "largest R of the map")
+    kwindow: bool = _f(False, doc="apply the FT k window before the transform")
+    eta: float = _f(4.0, None, 0.1, 50.0, "Morlet: oscillation parameter")
+    sigma: float = _f(1.0, None, 0.05, 20.0, "Morlet: width parameter")
+
+
+@dataclass(frozen=True)
+class SpectrumSpec:
+    """``[[spectra]]``: one measured (or simulated) spectrum."""
+    name: str = _f("", doc="unique label used in the results file")
+    file: str = _f("", path=True, doc="XDI, column file, Athena .prj or chi(k) file")
+    role: Literal["sample", "reference"] = _f("sample")
+    format: Literal["auto", "xdi", "columns", "athena", "chi"] = _f("auto")
+    absorbance: str = _f("transmission", doc="transmission | fluorescence | mu | expression over columns")
+    columns: dict = _f({}, doc="column-name mapping, e.g. {energy='E', i0='I0', itrans='It'}")
+    element: Optional[str] = _f(None)
+    edge: Optional[str] = _f(None)
+    athena_group: Optional[str] = _f(None)
+    reduction: dict = _f({}, doc="per-spectrum overrides of [reduction] keys")
+
+
+@dataclass(frozen=True)
+class PathSpec:
+    """``[[paths]]``: a scattering path, empirical (from a reference spectrum) or FEFF."""
+    name: str = _f("", doc="label, e.g. 'Cd-S'")
+    source: Literal["empirical", "feff"] = _f("empirical")
+    reference: Optional[str] = _f(None, doc="empirical: name of the reference spectrum")
+    rmin: Optional[float] = _f(None, "Å", 0.0, 15.0, "empirical: extraction R window start")
+    rmax: Optional[float] = _f(None, "Å", 0.0, 15.0, "empirical: extraction R window end")
+    n: float = _f(1.0, None, 0.0, 48.0, "coordination number of the shell in the reference")
+    r: float = _f(2.5, "Å", 0.5, 10.0, "distance of the shell in the reference")
+    sigma2: float = _f(0.003, "Å^2", 0.0, 0.1, "sigma^2 of the shell in the reference")
+    structure: Optional[str] = _f(None, doc="feff: 'CdS-zincblende', 'CdS-wurtzite', 'CdO-rocksalt' or a structure file")
+    scatterer: Optional[str] = _f(None, doc="feff: element of the scattering atom")
+    feff_radius: float = _f(5.0, "Å", 2.0, 10.0, "feff: cluster radius")
+    feff_version: Literal[6, 8] = _f(6)
+
+
+@dataclass(frozen=True)
+class ParamBounds:
+    """``[fit.params.<path>]``: bounds (and fixing) of one path's parameters."""
+    n: Tuple[float, float] = _f((0.0, 14.0), None, 0.0, 60.0, "N·S0² bounds")
+    sigma2: Tuple[float, float] = _f((-0.005, 0.03), "Å^2", -0.02, 0.2, "sigma^2 bounds")
+    r: Optional[float] = _f(None, "Å", 0.5, 10.0, "fixed R of the sample (default: the reference's)")
+    r_free: bool = _f(False, doc="fit R within r_bounds")
+    r_bounds: Optional[Tuple[float, float]] = _f(None, "Å", 0.5, 10.0, "R bounds when r_free")
+
+
+@dataclass(frozen=True)
+class DESection:
+    """``[fit.de]``: differential evolution (Storn & Price) settings."""
+    popsize: int = _f(15, None, 4, 1000, "population = popsize x free parameters")
+    maxiter: int = _f(1000, None, 1, 100000)
+    tol: float = _f(1e-8, None, 0.0, 1.0, "relative convergence tolerance")
+    mutation: Tuple[float, float] = _f((0.5, 1.0), None, 0.0, 2.0)
+    recombination: float = _f(0.7, None, 0.0, 1.0)
+    strategy: Literal["best1bin", "rand1bin"] = _f("best1bin")
+    varpro: bool = _f(True, doc="solve N·S0² by NNLS per candidate (variable projection)")
+    polish: bool = _f(False, doc="local polish of the best member")
+
+
+@dataclass(frozen=True)
+class FitSection:
+    """``[fit]``: model-free fits and their replicates."""
+    samples: Tuple[str, ...] = _f((), doc="spectra to fit (default: all with role='sample')")
+    paths: Tuple[str, ...] = _f((), doc="paths in the model (default: all)")
+    space: Literal["k", "q", "r"] = _f("q")
+    kmin: Optional[float] = _f(None, "Å^-1", 0.0, 30.0, "default: [reduction].kmin")
+    kmax: Optional[float] = _f(None, "Å^-1", 0.5, 30.0, "default: [reduction].kmax")
+    kweight: int = _f(2, None, 0, 4)
+    rmin: float = _f(1.0, "Å", 0.0, 15.0, "R window (q and r spaces)")
+    rmax: float = _f(3.6, "Å", 0.1, 15.0)
+    replicates: int = _f(10000, None, 0, 10_000_000)
+    mode: Literal["restart", "noise", "residual"] = _f("restart")
+    chunk: int = _f(250, None, 1, 100000, "replicates fitted together (fixed global chunking)")
+    e0: Literal["fixed", "global", "per-path"] = _f("fixed")
+    e0_bounds: Tuple[float, float] = _f((-10.0, 10.0), "eV", -50.0, 50.0)
+    histogram_bins: int = _f(40, None, 5, 1000)
+    de: DESection = _f(DESection())
+    params: dict = _f({}, doc="per-path [fit.params.<path>] tables (ParamBounds)")
+
+
+@dataclass(frozen=True)
+class FeffRouteSection:
+    """``[feff]``: the 'Artemis route' fit of the same model with FEFF paths."""
+    paths: dict = _f({}, doc="model path name -> FEFF path name (default: same name)")
+
+
+@dataclass(frozen=True)
+class ClusterBuild:
+    """A candidate built by :mod:`xasmpi.xanes.clusters`."""
+    lattice: Literal["zincblende", "wurtzite", "rocksalt", "betasn"] = _f("zincblende")
+    a: Optional[float] = _f(None, "Å", 1.0, 20.0)
+    c: Optional[float] = _f(None, "Å", 1.0, 30.0)
+    strain: Tuple[float, ...] = _f((), None, -0.5, 0.5, "isotropic (1 value) or (x, y, z) strain")
+    atoms: Optional[int] = _f(None, None, 2, 2000)
+    formula: Optional[str] = _f(None)
+    terminate: Optional[str] = _f(None, doc="terminating element, e.g. 'O'")
+    center: Literal["cd", "cell"] = _f("cd")
+
+
+@dataclass(frozen=True)
+class XanesCandidate:
+    """``[[xanes.candidates]]``: a structure to simulate."""
+    name: str = _f("")
+    file: Optional[str] = _f(None, path=True, doc="any ASE-readable structure file")
+    build: Optional[ClusterBuild] = _f(None)
+    crystal: bool = _f(False, doc="periodic crystal (FDMNES Crystal block) instead of a cluster")
+    absorber: str = _f("Cd")
+
+
+@dataclass(frozen=True)
+class XanesSection:
+    """``[xanes]``: FDMNES campaign and comparison with measured XANES."""
+    fdmnes: Optional[str] = _f(None, path=True, doc="FDMNES binary (else $XASMPI_FDMNES, PATH, bundled)")
+    edge: Literal["K", "L3"] = _f("K")
+    mode: Literal["green", "fdm"] = _f("green")
+    radius: float = _f(4.5, "Å", 1.0, 15.0, "cluster radius of the calculation")
+    emin: float = _f(-20.0, "eV", -200.0, 0.0, "energy range start, relative to the edge")
+    emax: float = _f(60.0, "eV", 1.0, 1000.0)
+    estep: float = _f(1.0, "eV", 0.01, 20.0)
+    scf: bool = _f(False)
+    convolution: bool = _f(True)
+    timeout: float = _f(1800.0, "s", 1.0, 1e6, "per FDMNES run")
+    candidates: Tuple[XanesCandidate, ...] = _f(())
+    measured: Tuple[str, ...] = _f((), doc="spectra (names) to compare with")
+    window: Tuple[float, float] = _f((-20.0, 60.0), "eV", -200.0, 1000.0, "comparison window relative to the edge")
+    lcf: Tuple[Tuple[str, ...], ...] = _f((), doc="candidate combinations for linear-combination fits")
+
+
+@dataclass(frozen=True)
+class AnalysisSection:
+    """``[analysis]``: stoichiometry, bond angle and bond-angle distributions."""
+    mass: Optional[float] = _f(None, "Da", 1.0, 1e7, "cluster mass from mass spectrometry")
+    mass_tol: float = _f(20.0, "Da", 0.0, 1e5)
+    elements: Tuple[str, ...] = _f(("Cd", "S"))
+    cn_path: str = _f("Cd-S", doc="path whose N gives CN = 4y/x")
+    angle_paths: Tuple[str, ...] = _f(("Cd-S", "Cd-Cd"), doc="(R1, R2) paths for the bond angle")
+    models: Tuple[str, ...] = _f((), doc="structure files (or xanes candidate names) for angle distributions")
+
+
+@dataclass(frozen=True)
+class SelftestSection:
+    """``[selftest]``: trivial tasks that exercise the driver (scheduling, failures, resume)."""
+    tasks: int = _f(100, None, 0, 10_000_000)
+    sleep: float = _f(0.0, "s", 0.0, 3600.0, "time each task sleeps")
+    schedule: Literal["block", "dynamic"] = _f("block")
+    fail: Tuple[int, ...] = _f((), doc="task indices that raise")
+    command: Optional[str] = _f(None, doc="external program each task runs (with {index})")
+    timeout: float = _f(60.0, "s", 0.01, 1e6)
+    values: int = _f(4, None, 1, 4096, "random numbers each task returns")
+
+
+@dataclass(frozen=True)
+class RunSection:
+    """``[run]``: execution-only settings; they do not change results."""
+    progress_interval: float = _f(10.0, "s", 0.1, 3600.0, "seconds between progress lines")
+    journal_fsync: bool = _f(True, doc="fsync the journal after every record")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A validated job file."""
+    job: JobSection = _f(JobSection())
+    reduction: ReductionSection = _f(ReductionSection())
+    wavelet: WaveletSection = _f(WaveletSection())
+    spectra: Tuple[SpectrumSpec, ...] = _f(())
+    paths: Tuple[PathSpec, ...] = _f(())
+    fit: Optional[FitSection] = _f(None)
+    feff: Optional[FeffRouteSection] = _f(None)
+    xanes: Optional[XanesSection] = _f(None)
+    analysis: Optional[AnalysisSection] = _f(None)
+    selftest: Optional[SelftestSection] = _f(None)
+    run: RunSection = _f(RunSection())
+    # provenance (not keys of the file)
+    source: str = field(default="", compare=False)
+    text: str = field(default="", compare=False)
+    overrides: Tuple[str, ...] = field(default=(), compare=False)
+
+    # -- derived -----------------------------------------------------------------
+    def spectrum(self, name: str) -> SpectrumSpec:
+        for s in self.spectra:
+            if s.name == name:
+                return s
+        raise ConfigError(f"{self.source}: no spectrum named '{name}'")
+
+    def path(self, name: str) -> PathSpec:
+        for p in self.paths:
+            if p.name == name:
+                return p
+        raise ConfigError(f"{self.source}: no path named '{name}'")
+
+    def resolved(self) -> dict:
+        """The job as a plain JSON-able dict (every key, defaults filled in)."""
+        d = dataclasses.asdict(self)
+        for k in ("source", "text", "overrides"):
+            d.pop(k)
+        return d
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes results (not ``job.stages`` nor ``[run]``)."""
+        d = self.resolved()
+        d["job"].pop("stages")
+        d.pop("run")
+        blob = json.dumps(d, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    @property
+    def configured_stages(self) -> Tuple[str, ...]:
+        """Stages the job asks for: ``job.stages`` or, if empty, all configured ones."""
+        if self.job.stages:
+            return self.job.stages
+        out = []
+        if self.selftest is not None:
+            out.append("selftest")
+        if self.spectra:
+            out.append("reduce")
+        if self.fit is not None:
+            out.append("fit")
+        if self.feff is not None:
+            out.append("feff")
+        if self.xanes is not None and self.xanes.candidates:
+            out.append("xanes")
+        if self.analysis is not None:
+            out.append("analysis")
+        return tuple(out)
+
+
+STAGES = ("selftest", "reduce", "fit", "feff", "xanes", "analysis")
+
+
+# ----------------------------------------------------------------------------- loader
+class _Ctx:
+    def __init__(self, source: str, base: Path):
+        self.source, self.base = source, base
+
+    def err(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.source}: key '{key}': {problem}")
+
+
+def _quantity(value: Any, unit: str, key: str, ctx: _Ctx) -> float:
+    if isinstance(value, bool):
+        raise ctx.err(key, f"expected a number in {unit}, got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        m = _QUANTITY.match(value)
+        if m:
+            num, u = float(m.group(1)), (m.group(2) or "").strip()
+            if not u:
+                return num
+            table = _UNITS[unit]
+            factor = table.get(u.lower().replace(" ", ""))
+            if factor is None and u == unit:
+                factor = 1.0
+            if factor is None:
+                raise ctx.err(key, f"unit '{u}' is not a unit of {unit} (use {unit} or one of: "
+                              f"{', '.join(sorted(set(table)))})")
+            return num * factor
+    raise ctx.err(key, f"expected a number in {unit}, got {value!r}")
+
+
+def _check_range(x: float, meta: dict, key: str, ctx: _Ctx) -> None:
+    lo, hi, unit = meta.get("lo"), meta.get("hi"), meta.get("unit") or ""
+    if (lo is not None and x < lo) or (hi is not None and x > hi):
+        raise ctx.err(key, f"value {x:g} {unit} is out of range [{lo:g}, {hi:g}]".replace("  ", " "))
+
+
+def _convert(tp: Any, value: Any, key: str, ctx: _Ctx, meta: dict) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is typing.Union:  # Optional[X]
+        inner = [a for a in args if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(inner[0], value, key, ctx, meta)
+    if origin is Literal:
+        if value not in args:
+            raise ctx.err(key, f"{value!r} is not one of {', '.join(repr(a) for a in args)}")
+        return value
+    if origin in (tuple, Tuple):
+        if not isinstance(value, (list, tuple)):
+            if len(args) == 2 and args[1] is Ellipsis:
+                value = [value]
+            else:
+                raise ctx.err(key, f"expected an array, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, f"{key}[{i}]", ctx, meta) for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ctx.err(key, f"expected {len(args)} values, got {len(value)}")
+        out = tuple(_convert(a, v, f"{key}[{i}]", ctx, meta) for i, (a, v) in enumerate(zip(args, value)))
+        return out
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ctx.err(key, f"expected a table, got {value!r}")
+        return _build(tp, value, key, ctx)
+    if tp is dict:
+        if not isinstance(value, dict):
+            raise ctx.err(key, f"expected a table, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ctx.err(key, f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise ctx.err(key, f"expected an integer, got {value!r}")
+        if meta.get("lo") is not None or meta.get("hi") is not None:
+            _check_range(value, meta, key, ctx)
+        return value
+    if tp is float:
+        unit = meta.get("unit")
+        if unit:
+            x = _quantity(value, unit, key, ctx)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            x = float(value)
+        else:
+            raise ctx.err(key, f"expected a number, got {value!r}")
+        if x != x:
+            raise ctx.err(key, "NaN is not allowed")
+        if meta.get("lo") is not None or meta.get("hi") is not None:
+            _check_range(x, meta, key, ctx)
+        return x
+    if tp is str:
+        if not isinstance(value, str):
+            raise ctx.err(key, f"expected a string, got {value!r}")
+        if meta.get("path") and value:
+            p = Path(os.path.expanduser(value))
+            return str(p if p.is_absolute() else (ctx.base / p).resolve())
+        return value
+    raise TypeError(f"unsupported schema type {tp!r} for {key}")  # programming error
+
+
+def _build(cls: type, data: dict, prefix: str, ctx: _Ctx) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name not in ("source", "text", "overrides")}
+    kwargs = {}
+    for key, value in data.items():
+        full = f"{prefix}.{key}" if prefix else key
+        if key not in fields:
+            allowed = ", ".join(sorted(fields))
+            raise ctx.err(full, f"unknown key (allowed here: {allowed})")
+        kwargs[key] = _convert(hints[key], value, full, ctx, dict(fields[key].metadata))
+    return cls(**kwargs)
+
+
+def _set_dotted(raw: dict, dotted: str, value: Any, source: str) -> None:
+    parts = dotted.split(".")
+    node: Any = raw
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            try:
+                node = node[int(part)]
+            except (ValueError, IndexError):
+                raise ConfigError(f"{source}: --set {dotted}: '{part}' is not an index of "
+                                  f"'{'.'.join(parts[:i])}' (0..{len(node) - 1})") from None
+            continue
+        if part not in node:
+            node[part] = {}
+        node = node[part]
+        if not isinstance(node, (dict, list)):
+            raise ConfigError(f"{source}: --set {dotted}: '{'.'.join(parts[:i + 1])}' is not a table")
+    last = parts[-1]
+    if isinstance(node, list):
+        raise ConfigError(f"{source}: --set {dotted}: cannot replace an element of an array of tables")
+    node[last] = value
+
+
+def parse_override(text: str, source: str = "--set") -> tuple[str, Any]:
+    """Split ``KEY=VALUE``; VALUE is read as a TOML value, else as a bare string."""
+    if "=" not in text:
+        raise ConfigError(f"{source}: --set '{text}': expected KEY=VALUE")
+    key, val = text.split("=", 1)
+    key, val = key.strip(), val.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_\-.]+", key):
+        raise ConfigError(f"{source}: --set '{text}': bad key")
+    try:
+        value = tomllib.loads(f"v = {val}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = val
+    return key, value
+
+
+def load_job(path: str | os.PathLike, overrides: tuple[str, ...] | list[str] = ()) -> Job:
+    """Read, override and validate a job file.
+
+    Parameters
+    ----------
+    path : path-like
+        The TOML job file.
+    overrides : sequence of str
+        ``KEY=VALUE`` strings (dotted keys) applied before validation.
+
+    Raises
+    ------
+    ConfigError
+        One-line message naming the file and the key.
+    """
+    p = Path(path)
+    source = str(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: job file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read job file ({exc})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML ({exc})") from None
+    for ov in overrides:
+        key, value = parse_override(ov, source)
+        _set_dotted(raw, key, value, source)
+    ctx = _Ctx(source, p.resolve().parent)
+    job = _build(Job, raw, "", ctx)
+    job = dataclasses.replace(job, source=source, text=text, overrides=tuple(overrides))
+    _cross_check(job, ctx)
+    return job
+
+
+def _cross_check(job: Job, ctx: _Ctx) -> None:
+    names = [s.name for s in job.spectra]
+    for i, s in enumerate(job.spectra):
+        if not s.name:
+            raise ctx.err(f"spectra[{i}].name", "missing")
+        if not s.file:
+            raise ctx.err(f"spectra[{i}].file", "missing")
+        bad = set(s.reduction) - {f.name for f in dataclasses.fields(ReductionSection)}
+        if bad:
+            raise ctx.err(f"spectra[{i}].reduction.{sorted(bad)[0]}", "unknown key")
+        _build(ReductionSection, s.reduction, f"spectra[{i}].reduction", ctx)
+    if len(set(names)) != len(names):
+        raise ctx.err("spectra", "spectrum names must be unique")
+    pnames = [p.name for p in job.paths]
+    if len(set(pnames)) != len(pnames):
+        raise ctx.err("paths", "path names must be unique")
+    for i, p in enumerate(job.paths):
+        if not p.name:
+            raise ctx.err(f"paths[{i}].name", "missing")
+        if p.source == "empirical":
+            if p.reference not in names:
+                raise ctx.err(f"paths[{i}].reference", f"'{p.reference}' is not a spectrum name ({', '.join(names)})")
+            if p.rmin is None or p.rmax is None or p.rmin >= p.rmax:
+                raise ctx.err(f"paths[{i}].rmin", "empirical paths need rmin < rmax (Å)")
+        elif p.structure is None or p.scatterer is None:
+            raise ctx.err(f"paths[{i}].structure", "FEFF paths need 'structure' and 'scatterer'")
+    r = job.reduction
+    if r.kmin >= r.kmax:
+        raise ctx.err("reduction.kmin", f"kmin {r.kmin} must be below kmax {r.kmax}")
+    if job.fit is not None:
+        f = job.fit
+        for s in f.samples:
+            if s not in names:
+                raise ctx.err("fit.samples", f"'{s}' is not a spectrum name")
+        for pn in f.paths:
+            if pn not in pnames:
+                raise ctx.err("fit.paths", f"'{pn}' is not a path name")
+        if f.rmin >= f.rmax:
+            raise ctx.err("fit.rmin", "rmin must be below rmax")
+        for pn, tbl in f.params.items():
+            if pn not in pnames:
+                raise ctx.err(f"fit.params.{pn}", "not a path name")
+            if not isinstance(tbl, dict):
+                raise ctx.err(f"fit.params.{pn}", "expected a table")
+            _build(ParamBounds, tbl, f"fit.params.{pn}", ctx)
+    for st in job.job.stages:
+        if st not in STAGES:
+            raise ctx.err("job.stages", f"unknown stage '{st}' (stages: {', '.join(STAGES)})")
+    if job.xanes is not None:
+        for i, c in enumerate(job.xanes.candidates):
+            if not c.name or (c.file is None) == (c.build is None):
+                raise ctx.err(f"xanes.candidates[{i}]", "needs a name and exactly one of 'file' or 'build'")
+        for m in job.xanes.measured:
+            if m not in names:
+                raise ctx.err("xanes.measured", f"'{m}' is not a spectrum name")
+
+
+def param_bounds(job: Job, path: str) -> ParamBounds:
+    """Validated ``[fit.params.<path>]`` table (defaults when absent)."""
+    tbl = (job.fit.params if job.fit else {}).get(path, {})
+    return _build(ParamBounds, tbl, f"fit.params.{path}", _Ctx(job.source, Path(job.source).parent))
+
+
+def spectrum_reduction(job: Job, spec: SpectrumSpec) -> ReductionSection:
+    """``[reduction]`` with the spectrum's own overrides applied."""
+    if not spec.reduction:
+        return job.reduction
+    over = _build(ReductionSection, spec.reduction, f"spectra.{spec.name}.reduction",
+                  _Ctx(job.source, Path(job.source).parent))
+    return dataclasses.replace(job.reduction, **{k: getattr(over, k) for k in spec.reduction})
