@@ -1,0 +1,683 @@
+"""Candidate cluster models for XANES: bulk builders, cuts, strain, O termination, absorbers.
+
+Four polymorph families of CdS (paper, Fig. 3 and refs 47-49) are built with ASE as periodic
+conventional cells, optionally strained, then cut into clusters around a Cd atom or the cell
+centre.  Under-coordinated surface Cd can be terminated with O to build ``Cd37S20O94``-style
+models.  User models enter through :func:`read_model` (any ASE-readable file).
+
+Default lattice parameters (Å)
+------------------------------
+``zincblende``  F-43m, a = 5.818 (sphalerite CdS; Cd-S = a·√3/4 = 2.519 Å).
+``wurtzite``    P6_3mc, a = 4.137, c = 6.716, u = 0.377 (greenockite; u chosen so that the axial
+                Cd-S bond is 2.532 Å and the three basal ones 2.527 Å, as in the xaslib README).
+``rocksalt``    Fm-3m, a = 5.42 (NaCl-type high-pressure CdS, stable above ~3 GPa; X-ray
+                diffraction under pressure gives a ≈ 5.4 Å, e.g. Kabalkina & Troitskaya, Sov. Phys.
+                Dokl. 8 (1964) 800; Cd-S = a/2 = 2.71 Å).  Use ``a=4.695`` with ``anion="O"``
+                for CdO (monteponite).
+``betasn``      β-Sn type: the I4_1/amd (white tin) site set with Cd and S alternated, which
+                lowers the symmetry to I-4m2.  This is the ordered β-Sn structure reached from
+                zinc blende by uniaxial compression along [001] (zinc blende is the same cell with
+                c/a = √2, a = a_zb/√2).  No measured β-Sn CdS exists, so the default is derived:
+                c/a = 0.5456 (white tin) and the volume per CdS pair of the rock-salt default
+                (39.8 Å³), giving a = 5.264, c = 2.872.  Each Cd then has 4 S at 2.73 Å and 2 Cd
+                at c = 2.87 Å.  Override ``a``/``c`` for relaxed values.
+
+Coordination shells
+-------------------
+A Cd is *core* when it has the full anion shell of its lattice (4 for zinc blende, wurtzite
+and β-Sn, 6 for rock salt) made of S only; otherwise it is *surface*.  Anion neighbours are
+counted within ``BOND_CUTOFF`` = 3.1 Å (above the longest default Cd-S bond, 2.73 Å, and below
+the shortest non-bonded Cd-S distance of the defaults, 3.40 Å in β-Sn).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from ase import Atoms
+from ase.build import bulk
+from ase.data import atomic_numbers
+from ase.neighborlist import neighbor_list
+from scipy.optimize import minimize_scalar
+from scipy.spatial.transform import Rotation
+
+from xasmpi.errors import InputError
+
+LATTICES = ("zincblende", "wurtzite", "rocksalt", "betasn")
+
+#: Default lattice parameters (Å); see the module docstring for sources.
+DEFAULT_A = {"zincblende": 5.818, "wurtzite": 4.137, "rocksalt": 5.42, "betasn": 5.264}
+DEFAULT_C = {"wurtzite": 6.716, "betasn": 2.872}
+WURTZITE_U = 0.377
+
+#: Number of anion neighbours of Cd in the perfect crystal.
+SHELL_SIZE = {"zincblende": 4, "wurtzite": 4, "rocksalt": 6, "betasn": 4}
+#: Termination geometry for each lattice.
+SHELL_GEOMETRY = {"zincblende": "tetrahedral", "wurtzite": "tetrahedral",
+                  "rocksalt": "octahedral", "betasn": "tetrahedral"}
+
+BOND_CUTOFF = 3.1  # Å, Cd-anion bond for coordination counting
+MIN_DISTANCE = 1.2  # Å, closer pairs are "overlapping atoms"
+
+_VERTICES = {
+    "tetrahedral": np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], float) / np.sqrt(3),
+    "octahedral": np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]],
+                           float),
+}
+
+
+@dataclass(frozen=True)
+class ClusterReport:
+    """Summary of a cluster model.
+
+    Attributes
+    ----------
+    formula : str
+        Cd first, then S, then O, then other elements alphabetically (e.g. ``Cd37S20O94``).
+    n_atoms : int
+        Number of atoms.
+    counts : dict
+        Element -> number of atoms.
+    n_core_cd, n_surface_cd : int
+        Cd with a complete all-S shell of ``shell_size`` anions, and the other Cd.
+    shell_size : int
+        Anion neighbours of a core Cd (4 tetrahedral, 6 octahedral).
+    min_coordination : int
+        Smallest number of anion neighbours (within ``bond_cutoff``) of any Cd.
+    shortest : dict
+        ``"A-B"`` -> shortest A-B distance (Å), for every element pair present.
+    bond_cutoff : float
+        Cd-anion bond cutoff used for the counts (Å).
+    """
+
+    formula: str
+    n_atoms: int
+    counts: dict = field(hash=False)
+    n_core_cd: int
+    n_surface_cd: int
+    shell_size: int
+    min_coordination: int
+    shortest: dict = field(hash=False)
+    bond_cutoff: float
+
+    def to_dict(self) -> dict:
+        """Plain ``dict`` (JSON-serialisable)."""
+        return {"formula": self.formula, "n_atoms": self.n_atoms, "counts": dict(self.counts),
+                "n_core_cd": self.n_core_cd, "n_surface_cd": self.n_surface_cd,
+                "shell_size": self.shell_size, "min_coordination": self.min_coordination,
+                "shortest": dict(self.shortest), "bond_cutoff": self.bond_cutoff}
+
+
+def bulk_crystal(lattice: str, *, a: float | None = None, c: float | None = None,
+                 strain: float | Sequence[float] | None = None, cation: str = "Cd",
+                 anion: str = "S") -> Atoms:
+    """Periodic conventional cell of one polymorph.
+
+    Parameters
+    ----------
+    lattice : {"zincblende", "wurtzite", "rocksalt", "betasn"}
+        Polymorph family.
+    a, c : float, optional
+        Lattice parameters (Å); defaults in :data:`DEFAULT_A`, :data:`DEFAULT_C`.  ``c`` is only
+        used by wurtzite and β-Sn.
+    strain : float or (3,) sequence, optional
+        Engineering strain applied to the cell with the atoms: a float is isotropic
+        (``0.01`` = +1 % on every axis); three floats are strains along the Cartesian x, y, z
+        axes (``(0, 0, -0.05)`` compresses 5 % along z: a "distorted zinc blende" for cubic cells,
+        where z is [001]).  Each component must lie in (-0.3, 0.3).
+    cation, anion : str
+        Chemical symbols (``anion="O"`` with ``lattice="rocksalt", a=4.695`` gives CdO).
+
+    Returns
+    -------
+    ase.Atoms
+        Periodic cell, cation first.
+
+    Raises
+    ------
+    InputError
+        Unknown lattice, non-positive lattice parameter or strain out of range.
+    """
+    if lattice not in LATTICES:
+        raise InputError(f"lattice {lattice!r}: unknown, choose one of {', '.join(LATTICES)}")
+    for sym in (cation, anion):
+        if sym not in atomic_numbers:
+            raise InputError(f"element {sym!r}: unknown chemical symbol")
+    a = DEFAULT_A[lattice] if a is None else float(a)
+    c = DEFAULT_C.get(lattice) if c is None else float(c)
+    if a <= 0 or (c is not None and c <= 0):
+        raise InputError(f"lattice {lattice}: lattice parameters must be positive (a={a}, c={c})")
+    name = cation + anion
+    if lattice == "zincblende":
+        atoms = bulk(name, "zincblende", a=a, cubic=True)
+    elif lattice == "rocksalt":
+        atoms = bulk(name, "rocksalt", a=a, cubic=True)
+    elif lattice == "wurtzite":
+        atoms = bulk(name, "wurtzite", a=a, c=c, u=WURTZITE_U)
+    else:
+        atoms = Atoms([cation, cation, anion, anion],
+                      scaled_positions=[(0, 0, 0), (0.5, 0.5, 0.5), (0, 0.5, 0.25), (0.5, 0, 0.75)],
+                      cell=[a, a, c], pbc=True)
+    if strain is not None:
+        eps = np.broadcast_to(np.asarray(strain, float), (3,)) if np.ndim(strain) == 0 \
+            else np.asarray(strain, float)
+        if eps.shape != (3,) or np.any(np.abs(eps) >= 0.3):
+            raise InputError(f"strain {strain!r}: give one float or three floats, each in (-0.3, 0.3)")
+        atoms.set_cell(atoms.cell[:] @ np.diag(1.0 + eps), scale_atoms=True)
+    return atoms
+
+
+def _supercell_for(crystal: Atoms, n_atoms: int) -> Atoms:
+    """Repeat ``crystal`` so that a sphere holding ``2 n_atoms`` atoms fits inside it."""
+    density = len(crystal) / crystal.get_volume()
+    radius = (3 * 2 * n_atoms / (4 * np.pi * density)) ** (1 / 3) + 3.0
+    # distance between opposite faces of the cell along each axis
+    recip = np.linalg.norm(crystal.cell.reciprocal(), axis=1)
+    reps = [2 * int(np.ceil(radius * r)) + 1 for r in recip]
+    return crystal.repeat(reps)
+
+
+def _center_point(big: Atoms, crystal: Atoms, center: str, cation: str) -> np.ndarray:
+    reps = np.rint(np.linalg.norm(big.cell[:], axis=1) / np.linalg.norm(crystal.cell[:], axis=1))
+    mid = (reps // 2) @ crystal.cell[:] + 0.5 * crystal.cell[:].sum(axis=0)  # centre of a middle cell
+    if center == "cell":
+        return mid
+    if center == "cd":
+        idx = [i for i, s in enumerate(big.get_chemical_symbols()) if s == cation]
+        d = np.linalg.norm(big.positions[idx] - mid, axis=1)
+        return big.positions[idx[int(np.argmin(d))]].copy()
+    raise InputError(f"center {center!r}: choose 'cd' or 'cell'")
+
+
+def _parse_formula(formula: str) -> dict:
+    import re
+    parts = re.findall(r"([A-Z][a-z]?)(\d*)", formula)
+    if not parts or "".join(s + n for s, n in parts) != formula.strip():
+        raise InputError(f"formula {formula!r}: expected element symbols and counts, e.g. Cd37S20")
+    out: dict = {}
+    for sym, n in parts:
+        if sym not in atomic_numbers:
+            raise InputError(f"formula {formula!r}: unknown element {sym!r}")
+        out[sym] = out.get(sym, 0) + (int(n) if n else 1)
+    return out
+
+
+def _select(dist: np.ndarray, n: int, mode: str, tol: float) -> np.ndarray:
+    """Indices (into ``dist``) of the ``n`` nearest, or of the complete shells closest to ``n``."""
+    order = np.argsort(dist, kind="stable")
+    if mode == "sphere":
+        return order[:n]
+    if mode != "shell":
+        raise InputError(f"mode {mode!r}: choose 'sphere' or 'shell'")
+    d = dist[order]
+    # shell boundaries: positions k where d[k] - d[k-1] > tol; choose the closest to n (ties: larger)
+    bounds = np.concatenate([np.nonzero(np.diff(d) > tol)[0] + 1, [len(d)]])
+    k = bounds[np.argmin(np.abs(bounds - n) - 1e-9 * bounds)]
+    return order[:k]
+
+
+def cut_cluster(crystal: Atoms, *, n_atoms: int | None = None, formula: str | None = None,
+                center: str = "cd", mode: str = "sphere", shell_tol: float = 0.05,
+                return_sites: bool = False) -> Atoms | tuple[Atoms, np.ndarray]:
+    """Cut a finite cluster out of a periodic crystal.
+
+    Parameters
+    ----------
+    crystal : ase.Atoms
+        Periodic cell (e.g. from :func:`bulk_crystal`), cation first.
+    n_atoms : int, optional
+        Target number of atoms: the nearest atoms to the centre (``mode="sphere"``) or the
+        complete shells whose total is closest to it (``mode="shell"``).
+    formula : str, optional
+        Target composition, e.g. ``"Cd37S20"``: the nearest atoms of *each element* are taken
+        separately, so a Cd-rich formula gives an S core inside a Cd shell.  Exactly one of
+        ``n_atoms`` and ``formula`` is required.
+    center : {"cd", "cell"}
+        Centre on the Cd atom nearest the centre of a middle unit cell, or on that cell centre.
+    mode : {"sphere", "shell"}
+        Exact count, or complete shells (equal distance within ``shell_tol`` Å).
+    shell_tol : float
+        Distance tolerance (Å) defining a shell.
+    return_sites : bool
+        Also return the positions (Å, cluster frame) of every non-cation site of the crystal
+        around the cluster, for :func:`terminate` (``sites=``).
+
+    Returns
+    -------
+    ase.Atoms or (ase.Atoms, ndarray)
+        Non-periodic cluster centred at the origin, sorted by element (Cd, S, ...) then distance
+        [and the (n, 3) anion sites].
+
+    Raises
+    ------
+    InputError
+        Bad target, unknown element in ``formula``, or an element absent from the crystal.
+    """
+    if (n_atoms is None) == (formula is None):
+        raise InputError("cluster cut: give exactly one of n_atoms and formula")
+    target = _parse_formula(formula) if formula is not None else None
+    total = int(n_atoms) if n_atoms is not None else sum(target.values())
+    if total < 1:
+        raise InputError(f"cluster cut: target of {total} atoms, need at least 1")
+    cation = crystal.get_chemical_symbols()[0]
+    big = _supercell_for(crystal, total)
+    origin = _center_point(big, crystal, center, cation)
+    dist = np.linalg.norm(big.positions - origin, axis=1)
+    symbols = np.array(big.get_chemical_symbols())
+    if target is None:
+        keep = _select(dist, total, mode, shell_tol)
+    else:
+        keep_parts = []
+        for sym, n in target.items():
+            idx = np.nonzero(symbols == sym)[0]
+            if idx.size == 0:
+                raise InputError(f"formula {formula!r}: element {sym} is not in the crystal")
+            keep_parts.append(idx[_select(dist[idx], n, mode, shell_tol)])
+        keep = np.concatenate(keep_parts)
+    cluster = big[keep]
+    cluster.positions -= origin
+    cluster.set_pbc(False)
+    cluster.set_cell(None)
+    cluster = _sorted(cluster)
+    if not return_sites:
+        return cluster
+    rmax = dist[keep].max() + 4.0
+    sites = big.positions[(symbols != cation) & (dist <= rmax)] - origin
+    return cluster, sites
+
+
+def _element_order(sym: str) -> tuple:
+    return ({"Cd": 0, "S": 1, "O": 2}.get(sym, 3), sym)
+
+
+def _sorted(atoms: Atoms) -> Atoms:
+    r = np.linalg.norm(atoms.positions, axis=1)
+    keys = [(_element_order(s), round(float(d), 6)) for s, d in zip(atoms.get_chemical_symbols(), r)]
+    return atoms[sorted(range(len(atoms)), key=keys.__getitem__)]
+
+
+def check_overlaps(atoms: Atoms, *, min_distance: float = MIN_DISTANCE, source: str = "model") -> None:
+    """Refuse overlapping atoms.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Structure (periodic images are honoured when ``pbc`` is set).
+    min_distance : float
+        Smallest allowed interatomic distance (Å).
+    source : str
+        Name used in the error message (a file name, a lattice...).
+
+    Raises
+    ------
+    InputError
+        If two atoms are closer than ``min_distance``.
+    """
+    if len(atoms) < 2:
+        return
+    i, j, d = neighbor_list("ijd", atoms, min_distance, self_interaction=False)
+    if d.size:
+        k = int(np.argmin(d))
+        sym = atoms.get_chemical_symbols()
+        raise InputError(f"{source}: overlapping atoms {sym[i[k]]}{i[k]} and {sym[j[k]]}{j[k]} "
+                         f"are {d[k]:.3f} Å apart (minimum {min_distance} Å)")
+
+
+def read_model(path: str | Path, *, index: int | str = -1,
+               min_distance: float = MIN_DISTANCE) -> Atoms:
+    """Read a user-supplied structure (xyz, extxyz, cif, POSCAR... anything ``ase.io`` reads).
+
+    Parameters
+    ----------
+    path : str or Path
+        Structure file.
+    index : int or str
+        Frame to read from multi-frame files (ASE convention; default the last).
+    min_distance : float
+        Refuse models with atoms closer than this (Å).
+
+    Raises
+    ------
+    InputError
+        Missing or unreadable file, empty model, or overlapping atoms.
+    """
+    from ase.io import read
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: structure file not found")
+    try:
+        atoms = read(str(path), index=index)
+    except Exception as exc:  # ASE raises many types for unreadable files
+        raise InputError(f"{path}: cannot read structure ({type(exc).__name__}: {exc})") from exc
+    if len(atoms) == 0:
+        raise InputError(f"{path}: structure has no atoms")
+    check_overlaps(atoms, min_distance=min_distance, source=str(path))
+    return atoms
+
+
+def _anion_neighbours(atoms: Atoms, cation: str, cutoff: float) -> dict:
+    """Cation index -> list of (anion index, vector) within ``cutoff`` (anion = not ``cation``)."""
+    sym = np.array(atoms.get_chemical_symbols())
+    out = {int(k): [] for k in np.nonzero(sym == cation)[0]}
+    if len(atoms) > 1:
+        i, j, D = neighbor_list("ijD", atoms, cutoff)
+        for a, b, v in zip(i, j, D):
+            if sym[a] == cation and sym[b] != cation:
+                out[int(a)].append((int(b), v))
+    return out
+
+
+def _orient_shell(bonds: np.ndarray, geometry: str, others: np.ndarray, centre: np.ndarray,
+                  distance: float) -> np.ndarray:
+    """Unit vectors of the empty vertices of an ideal polyhedron matched to existing bonds."""
+    verts = _VERTICES[geometry]
+    nv = len(verts)
+    units = bonds / np.linalg.norm(bonds, axis=1, keepdims=True)
+    if len(units) == 0:
+        return verts
+    if len(units) == 1:
+        # vertex 0 on the bond; free rotation about it: keep the new atoms farthest from others
+        base, _ = Rotation.align_vectors(units[:1], verts[:1])
+        best, best_gap = None, -np.inf
+        for ang in np.linspace(0.0, 2 * np.pi, 72, endpoint=False):
+            rot = Rotation.from_rotvec(ang * units[0]) * base
+            cand = rot.apply(verts[1:])
+            if len(others):
+                pos = centre + distance * cand
+                gap = np.min(np.linalg.norm(pos[:, None, :] - others[None, :, :], axis=2))
+            else:
+                gap = 0.0
+            if gap > best_gap + 1e-9:
+                best, best_gap = cand, gap
+        return best
+    best_rmsd, best_rot, best_used = np.inf, None, None
+    for perm in itertools.permutations(range(nv), min(len(units), nv)):
+        rot, rssd = Rotation.align_vectors(units[: len(perm)], verts[list(perm)])
+        if rssd < best_rmsd:
+            best_rmsd, best_rot, best_used = rssd, rot, set(perm)
+    free = [k for k in range(nv) if k not in best_used]
+    return best_rot.apply(verts[free]) if free else np.zeros((0, 3))
+
+
+def _merge_groups(points: np.ndarray, merge_distance: float) -> list[list[int]]:
+    """Groups of point indices linked by distances below ``merge_distance``."""
+    label = list(range(len(points)))
+
+    def root(k: int) -> int:
+        while label[k] != k:
+            label[k] = label[label[k]]
+            k = label[k]
+        return k
+
+    dmat = np.linalg.norm(points[:, None] - points[None], axis=2)
+    for p, q in zip(*np.nonzero(np.triu(dmat < merge_distance, 1))):
+        label[root(p)] = root(q)
+    groups: dict = {}
+    for k in range(len(points)):
+        groups.setdefault(root(k), []).append(k)
+    return list(groups.values())
+
+
+def terminate(cluster: Atoms, *, element: str = "O", distance: float = 2.3,
+              geometry: str = "tetrahedral", sites: np.ndarray | None = None, cation: str = "Cd",
+              bond_cutoff: float = BOND_CUTOFF, merge_distance: float = 1.6,
+              min_distance: float = MIN_DISTANCE) -> Atoms:
+    """Complete the anion shell of under-coordinated cations with ``element`` (default O).
+
+    Every cation with fewer anion neighbours (within ``bond_cutoff``) than the vertices of
+    ``geometry`` (4 tetrahedral, 6 octahedral) gets terminators on its empty shell positions:
+
+    * with ``sites`` (the anion sites of the crystal the cluster was cut from, as returned by
+      ``cut_cluster(..., return_sites=True)``; :func:`build_cluster` does this), the empty
+      positions are the cation's nearest unoccupied anion sites, so the shell is exactly the
+      crystal's (tetrahedral, octahedral or flattened β-Sn);
+    * without ``sites`` (user models), an ideal tetrahedron/octahedron is rotated onto the
+      existing bonds (best assignment of bonds to vertices, Kabsch fit) and its empty vertices
+      are used.
+
+    One terminator fills each empty position, ``distance`` from its cation; positions of
+    different cations that coincide (same site, or closer than ``merge_distance``) become one
+    bridging atom on the line from the centroid of its cations through the site, where its
+    distances to them are closest to ``distance`` (least squares); an enclosed vacancy keeps
+    the site itself.
+
+    Parameters
+    ----------
+    cluster : ase.Atoms
+        Non-periodic cluster.
+    element : str
+        Terminating element.
+    distance : float
+        Cation-terminator distance (Å); default 2.3 Å (Cd-O in CdO is 2.35 Å).
+    geometry : {"tetrahedral", "octahedral"}
+        Shell to complete (4 or 6 anions).
+    sites : (n, 3) ndarray, optional
+        Candidate anion sites (Å, cluster frame).
+    cation : str
+        Element whose shell is completed.
+    bond_cutoff : float
+        Cation-anion distance counted as a bond (Å); must exceed ``distance``.
+    merge_distance : float
+        Terminator positions closer than this (Å) are merged.
+    min_distance : float
+        A terminator closer than this (Å) to any other atom is refused.
+
+    Returns
+    -------
+    ase.Atoms
+        New cluster with the terminators appended.
+
+    Raises
+    ------
+    InputError
+        Unknown geometry or element, ``distance >= bond_cutoff``, or a terminator that would
+        overlap an existing atom.
+    """
+    if geometry not in _VERTICES:
+        raise InputError(f"termination geometry {geometry!r}: choose 'tetrahedral' or 'octahedral'")
+    if element not in atomic_numbers:
+        raise InputError(f"termination element {element!r}: unknown chemical symbol")
+    if not 0 < distance < bond_cutoff:
+        raise InputError(f"termination distance {distance} Å: must be positive and below the "
+                         f"bond cutoff {bond_cutoff} Å")
+    nv = len(_VERTICES[geometry])
+    pos = cluster.positions
+    shells = _anion_neighbours(cluster, cation, bond_cutoff)
+    targets, parents = [], []  # empty shell positions (far point along the bond) and their cation
+    for ci, bonds in shells.items():
+        if len(bonds) >= nv:
+            continue
+        if sites is not None:
+            d_site = np.linalg.norm(sites - pos[ci], axis=1)
+            nearest = sites[np.argsort(d_site)[:nv]]
+            occupied = np.min(np.linalg.norm(nearest[:, None] - pos[None], axis=2), axis=1) < 0.3
+            empty = nearest[~occupied]
+        else:
+            vecs = np.array([v for _, v in bonds]).reshape(-1, 3)
+            others = np.delete(pos, [ci], axis=0)
+            empty = pos[ci] + distance * _orient_shell(vecs, geometry, others, pos[ci], distance)
+        for p in empty:
+            targets.append(p)
+            parents.append(ci)
+    if not targets:
+        return cluster.copy()
+    targets = np.array(targets)
+    placed = []
+    for members in _merge_groups(targets, merge_distance):
+        cats = pos[sorted({parents[k] for k in members})]
+        site = targets[members].mean(axis=0)
+        centroid = cats.mean(axis=0)
+        axis = site - centroid
+        # slide along centroid -> site so the cation distances are closest to ``distance``
+        best = minimize_scalar(
+            lambda t: np.sum((np.linalg.norm(centroid + t * axis - cats, axis=1) - distance) ** 2),
+            bounds=(0.0, 1.5 * distance / max(np.linalg.norm(axis), 1e-9)), method="bounded")
+        placed.append(centroid + best.x * axis)
+    out = cluster.copy()
+    out.extend(Atoms([element] * len(placed), positions=np.array(placed)))
+    check_overlaps(out, min_distance=min_distance, source=f"{element} termination")
+    return out
+
+
+def _formula(atoms: Atoms) -> tuple[str, dict]:
+    counts: dict = {}
+    for s in atoms.get_chemical_symbols():
+        counts[s] = counts.get(s, 0) + 1
+    order = sorted(counts, key=_element_order)
+    return "".join(f"{s}{counts[s]}" for s in order), {s: counts[s] for s in order}
+
+
+def cluster_report(atoms: Atoms, *, shell_size: int = 4, cation: str = "Cd", core_anion: str = "S",
+                   bond_cutoff: float = BOND_CUTOFF) -> ClusterReport:
+    """Formula, core/surface Cd counts and shortest distances of a cluster.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Cluster (non-periodic).
+    shell_size : int
+        Anion neighbours of a core cation (4 tetrahedral, 6 octahedral).
+    cation, core_anion : str
+        A core cation has ``shell_size`` neighbours within ``bond_cutoff``, all ``core_anion``.
+    bond_cutoff : float
+        Cation-anion bond cutoff (Å).
+    """
+    formula, counts = _formula(atoms)
+    sym = atoms.get_chemical_symbols()
+    shells = _anion_neighbours(atoms, cation, bond_cutoff)
+    core = sum(1 for b in shells.values()
+               if len(b) >= shell_size and all(sym[j] == core_anion for j, _ in b))
+    cn = [len(b) for b in shells.values()]
+    shortest: dict = {}
+    if len(atoms) > 1:
+        d = atoms.get_all_distances(mic=bool(atoms.pbc.any()))
+        for p, q in zip(*np.triu_indices(len(atoms), 1)):
+            key = "-".join(sorted((sym[p], sym[q]), key=_element_order))
+            shortest[key] = min(shortest.get(key, np.inf), float(d[p, q]))
+    shortest = {k: round(v, 4) for k, v in sorted(shortest.items())}
+    return ClusterReport(formula=formula, n_atoms=len(atoms), counts=counts, n_core_cd=core,
+                         n_surface_cd=len(shells) - core, shell_size=shell_size,
+                         min_coordination=min(cn) if cn else 0, shortest=shortest,
+                         bond_cutoff=bond_cutoff)
+
+
+def build_cluster(lattice: str, *, a: float | None = None, c: float | None = None,
+                  strain: float | Sequence[float] | None = None, n_atoms: int | None = None,
+                  formula: str | None = None, center: str = "cd", mode: str = "sphere",
+                  terminate_with: str | None = None, termination_distance: float = 2.3
+                  ) -> tuple[Atoms, ClusterReport]:
+    """Build, cut and optionally terminate a CdS cluster in one call.
+
+    Parameters
+    ----------
+    lattice, a, c, strain
+        See :func:`bulk_crystal`.
+    n_atoms, formula, center, mode
+        See :func:`cut_cluster` (targets count the CdS core, before termination).
+    terminate_with : str, optional
+        Terminating element (e.g. ``"O"``); the shell completed is tetrahedral, or octahedral
+        for rock salt (:data:`SHELL_GEOMETRY`).
+    termination_distance : float
+        Cd-terminator distance (Å).
+
+    Returns
+    -------
+    (ase.Atoms, ClusterReport)
+
+    Examples
+    --------
+    >>> atoms, rep = build_cluster("zincblende", formula="Cd37S20", terminate_with="O")
+    """
+    crystal = bulk_crystal(lattice, a=a, c=c, strain=strain)
+    check_overlaps(crystal, source=f"{lattice} crystal")
+    cluster, sites = cut_cluster(crystal, n_atoms=n_atoms, formula=formula, center=center,
+                                 mode=mode, return_sites=True)
+    if terminate_with:
+        cluster = terminate(cluster, element=terminate_with, distance=termination_distance,
+                            geometry=SHELL_GEOMETRY[lattice], sites=sites)
+    return cluster, cluster_report(cluster, shell_size=SHELL_SIZE[lattice])
+
+
+def _signature(atoms: Atoms, index: int, radius: float) -> dict:
+    i, j, d = neighbor_list("ijd", atoms, radius)
+    sym = np.array(atoms.get_chemical_symbols())
+    m = i == index
+    return {s: np.sort(d[m][sym[j[m]] == s]) for s in sorted(set(sym[j[m]]))}
+
+
+def _same(s1: dict, s2: dict, tol: float) -> bool:
+    return s1.keys() == s2.keys() and all(
+        len(s1[k]) == len(s2[k]) and (len(s1[k]) == 0 or np.max(np.abs(s1[k] - s2[k])) <= tol)
+        for k in s1)
+
+
+def unique_absorbers(atoms: Atoms, *, element: str = "Cd", radius: float = 6.0,
+                     tol: float = 0.01) -> list[tuple[int, float]]:
+    """Group geometrically equivalent absorber sites so each unique site runs once.
+
+    Two sites are equivalent when, for every element, their sorted neighbour distances within
+    ``radius`` agree to ``tol`` (periodic images are used when ``atoms.pbc`` is set).  Sites near
+    ``radius`` boundaries may be split by a distance crossing the cutoff; use the FDMNES cluster
+    radius for ``radius``.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Cluster or periodic crystal.
+    element : str
+        Absorbing element.
+    radius : float
+        Neighbour radius (Å).
+    tol : float
+        Distance tolerance (Å).
+
+    Returns
+    -------
+    list of (int, float)
+        ``(representative index, weight)`` with weight = fraction of ``element`` sites in the
+        group (weights sum to 1); in order of first appearance.
+
+    Raises
+    ------
+    InputError
+        If ``atoms`` holds no ``element``.
+    """
+    idx = [k for k, s in enumerate(atoms.get_chemical_symbols()) if s == element]
+    if not idx:
+        raise InputError(f"unique absorbers: no {element} atom in the model")
+    reps: list = []  # (index, signature, count)
+    for k in idx:
+        sig = _signature(atoms, k, radius)
+        for r in reps:
+            if _same(r[1], sig, tol):
+                r[2] += 1
+                break
+        else:
+            reps.append([k, sig, 1])
+    return [(r[0], r[2] / len(idx)) for r in reps]
+
+
+def estimate_cost(atoms: Atoms, index: int, radius: float) -> float:
+    """Relative cost of an FDMNES run on absorber ``index``: (atoms within ``radius``)³.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Cluster or periodic crystal.
+    index : int
+        Absorber index.
+    radius : float
+        FDMNES cluster radius (Å).
+
+    Returns
+    -------
+    float
+        ``n**3`` with ``n`` the number of atoms within ``radius`` of the absorber, itself included
+        (arbitrary units; use to order a queue longest-first).
+    """
+    i = neighbor_list("i", atoms, radius)
+    return float((np.count_nonzero(i == index) + 1) ** 3)
