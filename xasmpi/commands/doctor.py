@@ -1,0 +1,66 @@
+"""``xasmpi doctor``: one line per component the jobs need; non-zero exit if one is missing."""
+from __future__ import annotations
+
+import importlib
+import os
+
+
+def register(sub) -> None:
+    p = sub.add_parser("doctor", help="check MPI, parallel HDF5, FDMNES, FEFF and library versions")
+    p.add_argument("--fdmnes", help="FDMNES binary to check (else the job/env/PATH/bundled search)")
+    p.add_argument("--no-smoke", action="store_true", help="don't run the FDMNES smoke test")
+    p.set_defaults(func=run)
+
+
+def _line(ok: bool | None, what: str, detail: str) -> bool:
+    mark = {True: "ok  ", False: "FAIL", None: "warn"}[ok]
+    print(f"[{mark}] {what:<14s} {detail}")
+    return ok is not False
+
+
+def run(args) -> int:
+    good = True
+    try:
+        from mpi4py import MPI
+        lib = " ".join(MPI.Get_library_version().split()[:5]).rstrip(",")
+        good &= _line(True, "MPI", f"{lib} (MPI {'.'.join(map(str, MPI.Get_version()))}, mpi4py "
+                      f"{importlib.import_module('mpi4py').__version__})")
+    except Exception as exc:  # noqa: BLE001 - report anything
+        good &= _line(False, "MPI", f"mpi4py/MPI unusable: {exc}")
+    try:
+        import h5py
+        mpi = bool(h5py.get_config().mpi)
+        _line(True if mpi else None, "parallel HDF5",
+              f"h5py {h5py.__version__}, HDF5 {h5py.version.hdf5_version}, MPI "
+              + ("yes (mpio driver)" if mpi else "NO: results will be gathered on rank 0 (see README, 'Cluster installs')"))
+    except Exception as exc:  # noqa: BLE001
+        good &= _line(False, "HDF5", f"h5py unusable: {exc}")
+    try:
+        from xasmpi.xanes.fdmnes import find_fdmnes, smoke_test
+        path, how = find_fdmnes(args.fdmnes)
+        if args.no_smoke:
+            _line(True, "FDMNES", f"{path} (from {how}; not run)")
+        else:
+            smoke_test(path)
+            _line(True, "FDMNES", f"{path} (from {how}; smoke test ran)")
+    except ImportError:
+        _line(None, "FDMNES", "xanes module not available in this build")
+    except Exception as exc:  # noqa: BLE001
+        _line(None, "FDMNES", f"{exc} (needed only for the xanes stage)")
+    try:
+        from larch.xafs.feffrunner import find_exe
+        found = {n: find_exe(n) for n in ("feff6l", "feff8l_pot")}
+        miss = [n for n, p in found.items() if not p]
+        good &= _line(not miss, "FEFF", ", ".join(f"{n}: {p or 'MISSING'}" for n, p in found.items()))
+    except Exception as exc:  # noqa: BLE001
+        good &= _line(False, "FEFF", f"larch FEFF runner unusable: {exc}")
+    vers = []
+    for mod in ("numpy", "scipy", "larch", "ase", "matplotlib"):
+        try:
+            vers.append(f"{mod} {importlib.import_module(mod).__version__}")
+        except Exception as exc:  # noqa: BLE001
+            good &= _line(False, mod, f"cannot import: {exc}")
+    _line(True, "libraries", ", ".join(vers))
+    threads = os.environ.get("OMP_NUM_THREADS")
+    _line(True, "threads", f"OMP_NUM_THREADS={threads} per rank")
+    return 0 if good else 1
