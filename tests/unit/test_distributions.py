@@ -103,6 +103,7 @@ def test_gaussian_mixture_recovers_components(rng):
     assert fit.sds == pytest.approx((2, 2), abs=0.3)
     assert fit.weights == pytest.approx((0.6, 0.4), abs=0.05)
     assert fit.delta_bic > 10
+    assert fit.ashman_d == pytest.approx(np.sqrt(2) * 8 / np.sqrt(8), abs=0.4)  # = 4
     single = gaussian_mixture_bic(rng.normal(107, 2, 1000))
     assert single.delta_bic < 10
 
@@ -116,6 +117,9 @@ def test_bimodality_test_core_vs_surface(rng):
     assert res.to_dict()["n_core"] == 200
     same = bimodality_test(rng.normal(109, 2.5, 200), rng.normal(109, 2.5, 120))
     assert same.ks_pvalue > 0.01 and not same.bimodal
+    # a sharp core spike plus a broad surface population: two components, but not two modes
+    spike = bimodality_test(np.full(150, 109.47), rng.normal(111, 6, 100))
+    assert spike.mixture.delta_bic > 10 and spike.mixture.ashman_d < 2 and not spike.bimodal
     # degenerate inputs are reported, not raised
     empty = bimodality_test(core, [])
     assert np.isnan(empty.ks_pvalue) and "empty" in empty.note and not empty.bimodal

@@ -336,6 +336,10 @@ class GaussianMixtureFit:
         ``bic1 − bic2``; > 10 is strong evidence for two components (Kass & Raftery 1995).
     means, sds, weights : tuple of float
         Two-component parameters (unit of the samples), sorted by mean.
+    ashman_d : float
+        Ashman's D = √2 |μ₁ − μ₂| / √(σ₁² + σ₂²) of the two components (dimensionless);
+        D > 2 is needed for a clean separation into two modes (Ashman et al. 1994).  A large
+        ΔBIC with small D means "one narrow plus one broad component", not two modes.
     """
 
     bic1: float
@@ -344,6 +348,7 @@ class GaussianMixtureFit:
     means: tuple[float, float]
     sds: tuple[float, float]
     weights: tuple[float, float]
+    ashman_d: float
 
 
 def gaussian_mixture_bic(
@@ -407,6 +412,7 @@ def gaussian_mixture_bic(
     ll2 = max(ll2, ll1)  # a 2-component mixture contains the 1-component model
     bic2 = -2.0 * ll2 + 5 * math.log(n)
     order = np.argsort(mu)
+    ashman = float(math.sqrt(2.0) * abs(mu[1] - mu[0]) / math.sqrt(sd[0] ** 2 + sd[1] ** 2))
     return GaussianMixtureFit(
         bic1=bic1,
         bic2=bic2,
@@ -414,6 +420,7 @@ def gaussian_mixture_bic(
         means=tuple(float(v) for v in mu[order]),
         sds=tuple(float(v) for v in sd[order]),
         weights=tuple(float(v) for v in w[order]),
+        ashman_d=ashman,
     )
 
 
@@ -452,9 +459,12 @@ class BimodalityResult:
     @property
     def bimodal(self) -> bool:
         """True if the populations differ (KS p < 0.05) and the pooled values favour two
-        Gaussian components (ΔBIC > 10)."""
+        well-separated Gaussian components (ΔBIC > 10 and Ashman's D > 2)."""
         return bool(
-            self.ks_pvalue < 0.05 and self.mixture is not None and self.mixture.delta_bic > 10.0
+            self.ks_pvalue < 0.05
+            and self.mixture is not None
+            and self.mixture.delta_bic > 10.0
+            and self.mixture.ashman_d > 2.0
         )
 
     def to_dict(self) -> dict:
@@ -472,6 +482,7 @@ class BimodalityResult:
                 "means": list(self.mixture.means),
                 "sds": list(self.mixture.sds),
                 "weights": list(self.mixture.weights),
+                "ashman_d": self.mixture.ashman_d,
             }
         return {
             "n_core": self.n_a,
@@ -495,9 +506,10 @@ def bimodality_test(a, b) -> BimodalityResult:
     1. two-sample Kolmogorov–Smirnov and Mann–Whitney U tests between ``a`` and ``b``
        (are the two populations different?);
     2. Sarle's bimodality coefficient of the pooled values (shape-based);
-    3. the BIC difference of 1- vs 2-component Gaussian mixtures of the pooled values.
+    3. the BIC difference of 1- vs 2-component Gaussian mixtures of the pooled values, with
+       Ashman's D of the two fitted components.
 
-    :attr:`BimodalityResult.bimodal` is True when KS p < 0.05 and ΔBIC > 10.
+    :attr:`BimodalityResult.bimodal` is True when KS p < 0.05, ΔBIC > 10 and D > 2.
 
     Parameters
     ----------

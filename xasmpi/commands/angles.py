@@ -177,8 +177,9 @@ def run(args) -> int:
           f"Mann-Whitney p = {_fmt(test.mw_pvalue, '.2g')}; pooled: bimodality coefficient "
           f"{_fmt(test.bimodality_coefficient, '.3f')} (> 0.555 suggests bimodal), "
           + (f"Gaussian mixture dBIC(1-2) = {test.mixture.delta_bic:.1f} (> 10 favours two components, "
-             f"means {test.mixture.means[0]:.1f} and {test.mixture.means[1]:.1f} deg)"
+             f"means {test.mixture.means[0]:.1f} and {test.mixture.means[1]:.1f} deg, "
+             f"Ashman D = {test.mixture.ashman_d:.2f})"
              if test.mixture is not None else "Gaussian mixture undefined"))
-    print(f"bi-fold distribution: {'yes' if test.bimodal else 'no'} (KS p < 0.05 and dBIC > 10)"
+    print(f"bi-fold distribution: {'yes' if test.bimodal else 'no'} (KS p < 0.05, dBIC > 10 and Ashman D > 2)"
           + (f"; {test.note}" if test.note else ""))
     return 0
