@@ -64,7 +64,7 @@ def run(args) -> int:
 
     c1, c2 = f"{args.r1_path}.r", f"{args.r2_path}.r"
     try:
-        cols, n_total = read_replicate_columns(args.results, args.sample, [c1, c2])
+        cols, n_total, sample = read_replicate_columns(args.results, args.sample, [c1, c2])
     except ResultsError as exc:
         if "no fitted parameter" in str(exc):
             raise ResultsError(
@@ -81,13 +81,13 @@ def run(args) -> int:
     )
     if args.json:
         d = res.to_dict()
-        d.update({"file": args.results, "sample": args.sample, "r1_param": c1, "r2_param": c2,
+        d.update({"file": args.results, "sample": sample, "r1_param": c1, "r2_param": c2,
                   "n_replicates_total": n_total,
                   "analytic_from_replicate_mean_sd": analytic.to_dict()})
         print(json.dumps(d, indent=2))
         return 0
     print(f"theta = 2*asin(R2/(2*R1)), R1 = '{c1}', R2 = '{c2}' from {args.results}"
-          f"{' sample ' + args.sample if args.sample else ''}: {res.n}/{n_total} replicate pairs"
+          f" sample {sample}: {res.n}/{n_total} replicate pairs"
           + (f" ({res.n_invalid} invalid pairs dropped)" if res.n_invalid else ""))
     print(f"theta = {res.mean:.2f} ± {res.sd:.2f} deg (mean ± sd), median {res.median:.2f} deg")
     pct = dict(res.percentiles)

@@ -64,7 +64,9 @@ def _decode(x) -> str:
     return x.decode() if isinstance(x, bytes) else str(x)
 
 
-def read_replicate_columns(path: str, sample: str | None, columns: list[str]) -> tuple[dict[str, np.ndarray], int]:
+def read_replicate_columns(
+    path: str, sample: str | None, columns: list[str]
+) -> tuple[dict[str, np.ndarray], int, str]:
     """Replicate values of ``columns`` (rows with status == 1) from a results file.
 
     Parameters
@@ -78,8 +80,9 @@ def read_replicate_columns(path: str, sample: str | None, columns: list[str]) ->
 
     Returns
     -------
-    (dict, int)
-        ``{name: values}`` (aligned rows) and the total number of replicate rows.
+    (dict, int, str)
+        ``{name: values}`` (aligned rows), the total number of replicate rows, and the
+        sample name used.
 
     Raises
     ------
@@ -123,7 +126,7 @@ def read_replicate_columns(path: str, sample: str | None, columns: list[str]) ->
     ok = status == 1
     if not ok.any():
         raise ResultsError(f"{path}: sample '{sample}' has no successful replicate (status == 1)")
-    return {c: params[ok, names.index(c)] for c in columns}, int(status.size)
+    return {c: params[ok, names.index(c)] for c in columns}, int(status.size), sample
 
 
 def _parse_extra(items: list[str]) -> dict[str, int]:
@@ -157,7 +160,7 @@ def run(args) -> int:
         partner = args.partner or (elements[1] if len(elements) > 1 else "")
         path = args.path or f"{absorber}-{partner}"
         col = f"{path}.n"
-        cols, n_total = read_replicate_columns(args.results, args.sample, [col])
+        cols, n_total, sample = read_replicate_columns(args.results, args.sample, [col])
         vals = cols[col]
         vals = vals[np.isfinite(vals)]
         if vals.size < 2:
@@ -166,7 +169,7 @@ def run(args) -> int:
             raise InputError(f"--s02 must be > 0, got {args.s02}")
         cn = float(vals.mean()) / args.s02
         cn_sd = float(vals.std(ddof=1)) / args.s02
-        source = f"{args.results} sample {args.sample or '(only)'}: '{col}' over {vals.size}/{n_total} replicates"
+        source = f"{args.results} sample {sample}: '{col}' over {vals.size}/{n_total} replicates"
         if args.s02 != 1.0:
             source += f", divided by S0^2 = {args.s02:g}"
     elif args.sample is not None or args.path is not None:
