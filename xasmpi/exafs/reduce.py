@@ -1,0 +1,313 @@
+"""Data reduction with larch: μ(E) → normalised μ, E0, edge step → χ(k) → χ(R).
+
+Defaults are the paper's (DEMETER): Rbkg = 0.8 Å, Fourier transform over k = 2–16.5 Å⁻¹
+with k² weight and a Hanning window of taper dk = 1 Å⁻¹.  larch does the work
+(``pre_edge``, ``autobk``, ``xftf``, ``xftr``); this module only chooses the settings,
+checks the data against them and freezes the results.
+
+:class:`FourierFilter` is the q-space filter χ(k) → χ(R) → χ(q) (larch ``xftf`` then
+``xftr`` over an R window).  Empirical paths record the one they were extracted with, so
+a fit can apply exactly the same operator to its model.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from xasmpi.errors import ConfigError, InputError
+from xasmpi.exafs.io import Spectrum
+from xasmpi.exafs.paths import ETOK, KSTEP
+
+#: window names larch's ``ftwindow`` accepts (first three letters are significant)
+WINDOWS = ("hanning", "parzen", "welch", "gaussian", "sine", "kaiser", "fhanning", "bessel")
+
+
+def _check_window(name: str, what: str) -> None:
+    if not isinstance(name, str) or name.strip().lower()[:3] not in {w[:3] for w in WINDOWS}:
+        raise ConfigError(f"{what}: unknown window {name!r} (use one of {', '.join(WINDOWS)})")
+
+
+@dataclass(frozen=True)
+class FourierFilter:
+    """Fourier filter χ(k) → complex χ(q): larch ``xftf`` over a k window, ``xftr`` over an R window.
+
+    Parameters
+    ----------
+    kmin, kmax : float
+        k window, Å⁻¹ (larch convention: the taper of width ``dk`` is centred on each end).
+    dk : float
+        k-window taper, Å⁻¹.
+    window : str
+        k-window shape (larch ``ftwindow`` name).
+    kweight : float
+        χ(k) is multiplied by k**kweight before the forward transform.
+    rmin, rmax : float
+        R window, Å.
+    dr : float
+        R-window taper, Å.  Adjacent Hanning R windows with the same ``dr`` sum to the
+        window over their union, so the filters of neighbouring shells add up exactly.
+    rwindow : str
+        R-window shape.
+    """
+
+    kmin: float = 2.0
+    kmax: float = 16.5
+    dk: float = 1.0
+    window: str = "hanning"
+    kweight: float = 2.0
+    rmin: float = 1.0
+    rmax: float = 3.0
+    dr: float = 0.2
+    rwindow: str = "hanning"
+
+    def __post_init__(self):
+        if not 0 <= self.kmin < self.kmax:
+            raise ConfigError(f"Fourier filter: need 0 <= kmin < kmax, got kmin={self.kmin}, kmax={self.kmax}")
+        if not 0 <= self.rmin < self.rmax:
+            raise ConfigError(f"Fourier filter: need 0 <= rmin < rmax, got rmin={self.rmin}, rmax={self.rmax}")
+        if self.dk < 0 or self.dr < 0:
+            raise ConfigError(f"Fourier filter: tapers must be >= 0, got dk={self.dk}, dr={self.dr}")
+        _check_window(self.window, "Fourier filter")
+        _check_window(self.rwindow, "Fourier filter")
+
+    def to_dict(self) -> dict:
+        """JSON-able form (``FourierFilter(**d)`` rebuilds it)."""
+        return asdict(self)
+
+    def kwindow(self, k: np.ndarray) -> np.ndarray:
+        """The k window Ω(k) on ``k`` (larch ``ftwindow``)."""
+        from larch.xafs import ftwindow
+
+        return ftwindow(np.asarray(k, float), xmin=self.kmin, xmax=self.kmax, dx=self.dk,
+                        window=self.window)
+
+    def forward(self, k: np.ndarray, chi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``xftf``: R grid (Å) and complex χ(R) (Å⁻³ for kweight 2) of χ(k) on ``k`` (Å⁻¹)."""
+        from larch import Group
+        from larch.xafs import xftf
+
+        g = Group()
+        xftf(np.asarray(k, float), np.asarray(chi, float), group=g, kmin=self.kmin, kmax=self.kmax,
+             dk=self.dk, window=self.window, kweight=self.kweight, kstep=KSTEP, rmax_out=30.0)
+        return g.r, g.chir
+
+    def apply(self, k: np.ndarray, chi: np.ndarray) -> np.ndarray:
+        """Filtered complex χ(q) on ``k`` (Å⁻¹): k-weighted and k-windowed, as larch's ``chiq``.
+
+        For a single shell χ = A(k) sin(θ(k)) inside the windows, the result is
+        ≈ Ω(k) k^w A(k) (sin θ − i cos θ), i.e. its phase is θ − π/2.
+        """
+        from larch import Group
+        from larch.xafs import xftr
+
+        r, chir = self.forward(k, chi)
+        g = Group()
+        xftr(r, chir, group=g, rmin=self.rmin, rmax=self.rmax, dr=self.dr, window=self.rwindow,
+             qmax_out=float(np.max(k)) + 1.0)
+        return np.interp(k, g.q, g.chiq.real) + 1j * np.interp(k, g.q, g.chiq.imag)
+
+
+@dataclass(frozen=True)
+class ReductionSettings:
+    """Settings of :func:`reduce_spectrum` (all keyword, all overridable per spectrum).
+
+    Parameters
+    ----------
+    e0 : float or None
+        Edge energy, eV; ``None``: larch ``find_e0`` (maximum of the smoothed derivative).
+        Use :func:`shared_e0` to give several spectra one E0.
+    rbkg : float
+        autobk cut-off Rbkg, Å.
+    bkg_kweight : float
+        k weight of the autobk spline fit.
+    bkg_kmin, bkg_kmax : float, float or None
+        k range of the spline, Å⁻¹ (``None``: to the end of the data).
+    pre1, pre2, norm1, norm2 : float or None
+        Pre-edge and normalisation ranges relative to E0, eV (``None``: larch defaults).
+    nnorm : int or None
+        Degree of the post-edge polynomial (``None``: larch default).
+    kmin, kmax, dk : float
+        Forward-transform k window and taper, Å⁻¹.
+    kweight : float
+        k weight of the forward transform.
+    window : str
+        k-window shape.
+    rmax_out : float
+        Highest R kept in χ(R), Å.
+    """
+
+    e0: float | None = None
+    rbkg: float = 0.8
+    bkg_kweight: float = 2.0
+    bkg_kmin: float = 0.0
+    bkg_kmax: float | None = None
+    pre1: float | None = None
+    pre2: float | None = None
+    norm1: float | None = None
+    norm2: float | None = None
+    nnorm: int | None = None
+    kmin: float = 2.0
+    kmax: float = 16.5
+    dk: float = 1.0
+    kweight: float = 2.0
+    window: str = "hanning"
+    rmax_out: float = 10.0
+
+    def __post_init__(self):
+        if self.rbkg <= 0:
+            raise ConfigError(f"reduction: rbkg must be > 0 Å, got {self.rbkg}")
+        if not 0 <= self.kmin < self.kmax:
+            raise ConfigError(f"reduction: need 0 <= kmin < kmax, got kmin={self.kmin}, kmax={self.kmax}")
+        if self.dk < 0:
+            raise ConfigError(f"reduction: dk must be >= 0, got {self.dk}")
+        _check_window(self.window, "reduction")
+
+    def fourier_filter(self, *, rmin: float, rmax: float, dr: float = 0.2,
+                       rwindow: str = "hanning") -> FourierFilter:
+        """The q-space filter with this k window and the R window ``rmin``–``rmax`` (Å)."""
+        return FourierFilter(kmin=self.kmin, kmax=self.kmax, dk=self.dk, window=self.window,
+                             kweight=self.kweight, rmin=rmin, rmax=rmax, dr=dr, rwindow=rwindow)
+
+
+@dataclass(frozen=True, eq=False)
+class Reduced:
+    """A reduced spectrum.
+
+    Attributes
+    ----------
+    name, source : str
+        From the :class:`~xasmpi.exafs.io.Spectrum`.
+    energy, mu, norm, flat, bkg : ndarray or None
+        Energy (eV), absorbance, normalised and flattened μ, autobk background (``None``
+        for a χ(k) input).
+    e0, edge_step : float
+        Edge energy (eV) and edge step (absorbance units); NaN for a χ(k) input.
+    k, chi : ndarray
+        Uniform k grid (Å⁻¹, step 0.05 from 0) and χ(k).
+    kwin : ndarray
+        Forward-transform k window on ``k``.
+    r, chir : ndarray
+        R grid (Å) and complex χ(R) of k^kweight·χ(k) (larch ``xftf`` convention).
+    settings : ReductionSettings
+    """
+
+    name: str
+    source: str
+    energy: np.ndarray | None
+    mu: np.ndarray | None
+    norm: np.ndarray | None
+    flat: np.ndarray | None
+    bkg: np.ndarray | None
+    e0: float
+    edge_step: float
+    k: np.ndarray
+    chi: np.ndarray
+    kwin: np.ndarray
+    r: np.ndarray
+    chir: np.ndarray
+    settings: ReductionSettings = field(default_factory=ReductionSettings)
+
+    @property
+    def chi_kw(self) -> np.ndarray:
+        """k^kweight · χ(k)."""
+        return self.chi * self.k ** self.settings.kweight
+
+    @property
+    def chir_mag(self) -> np.ndarray:
+        """|χ(R)|."""
+        return np.abs(self.chir)
+
+
+def shared_e0(spectra: Sequence[Spectrum]) -> float:
+    """One E0 (eV) for several spectra: the mean of larch's ``find_e0`` over them.
+
+    Use as ``ReductionSettings(e0=shared_e0(spectra))`` so all spectra share the same k scale.
+
+    Raises
+    ------
+    InputError
+        A spectrum is χ(k) (it has no energy axis).
+    """
+    from larch.xafs import find_e0
+
+    values = []
+    for s in spectra:
+        if s.kind != "mu":
+            raise InputError(f"{s.source}: χ(k) data have no energy axis to find E0 on")
+        values.append(float(find_e0(s.energy, s.mu)))
+    return float(np.mean(values))
+
+
+def reduce_spectrum(spectrum: Spectrum, settings: ReductionSettings = ReductionSettings()) -> Reduced:
+    """Normalise, remove the background and Fourier transform one spectrum with larch.
+
+    Parameters
+    ----------
+    spectrum : Spectrum
+        μ(E) (``pre_edge``, ``autobk``, ``xftf``) or χ(k) (``xftf`` only).
+    settings : ReductionSettings
+
+    Returns
+    -------
+    Reduced
+
+    Raises
+    ------
+    InputError
+        The edge (tabulated for the spectrum's element and edge, or ``settings.e0``, or the
+        E0 larch finds) is outside the energy range, or the data end below ``settings.kmax``.
+    """
+    from larch import Group
+    from larch.xafs import autobk, find_e0, pre_edge, xftf
+
+    s = settings
+    g = Group()
+    if spectrum.kind == "chi":
+        k = np.arange(int(round(spectrum.k[-1] / KSTEP)) + 1) * KSTEP
+        g.k, g.chi = k, np.interp(k, spectrum.k, spectrum.chi, left=0.0)
+        energy = mu = norm = flat = bkg = None
+        e0 = edge_step = float("nan")
+    else:
+        energy, mu = spectrum.energy, spectrum.mu
+        _check_edge(spectrum)
+        e0 = s.e0 if s.e0 is not None else float(find_e0(energy, mu))
+        if np.count_nonzero(energy < e0) < 3 or e0 >= energy[-3]:
+            what = "E0" if s.e0 is not None else "the edge larch finds"
+            raise InputError(f"{spectrum.source}: {what} ({e0:.1f} eV) is outside the energy range "
+                             f"{energy[0]:.1f}-{energy[-1]:.1f} eV (or at its end)")
+        pre_kws = {key: getattr(s, key) for key in ("pre1", "pre2", "norm1", "norm2", "nnorm")
+                   if getattr(s, key) is not None}
+        pre_edge(energy, mu, group=g, e0=e0, **pre_kws)
+        autobk(energy, mu, group=g, e0=e0, rbkg=s.rbkg, kweight=s.bkg_kweight, kmin=s.bkg_kmin,
+               kmax=s.bkg_kmax, pre_edge_kws=pre_kws or None)
+        norm, flat, bkg = g.norm, g.flat, g.bkg
+        edge_step = float(g.edge_step)
+    kdata = float(np.sqrt(ETOK * (energy[-1] - e0))) if energy is not None else float(g.k[-1])
+    if kdata < s.kmax:
+        raise InputError(f"{spectrum.source}: data end at k = {kdata:.2f} Å⁻¹, below the "
+                         f"transform window kmax = {s.kmax} Å⁻¹")
+    xftf(g.k, g.chi, group=g, kmin=s.kmin, kmax=s.kmax, dk=s.dk, kweight=s.kweight,
+         window=s.window, kstep=KSTEP, rmax_out=s.rmax_out)
+    return Reduced(name=spectrum.name, source=spectrum.source, energy=energy, mu=mu, norm=norm,
+                   flat=flat, bkg=bkg, e0=float(e0), edge_step=edge_step, k=np.asarray(g.k),
+                   chi=np.asarray(g.chi), kwin=np.asarray(g.kwin), r=np.asarray(g.r),
+                   chir=np.asarray(g.chir), settings=s)
+
+
+def _check_edge(spectrum: Spectrum) -> None:
+    """InputError when the tabulated edge of the spectrum's element is outside its energy range."""
+    if not (spectrum.element and spectrum.edge):
+        return
+    import xraydb
+
+    try:
+        e_edge = xraydb.xray_edge(spectrum.element, spectrum.edge).energy
+    except Exception:
+        raise InputError(f"{spectrum.source}: unknown element/edge {spectrum.element} "
+                         f"{spectrum.edge}") from None
+    lo, hi = spectrum.energy[0], spectrum.energy[-1]
+    if not lo < e_edge < hi:
+        raise InputError(f"{spectrum.source}: the {spectrum.element} {spectrum.edge} edge "
+                         f"({e_edge:.0f} eV) is outside the energy range {lo:.1f}-{hi:.1f} eV")
