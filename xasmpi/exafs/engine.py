@@ -1,0 +1,312 @@
+"""Batched replicate engine: many replicate fits at once, replicates × population in array ops.
+
+Per generation, one set of array operations advances the differential evolution of every
+active replicate.  Techniques:
+
+* **Variable projection**: the amplitudes n are solved exactly per candidate
+  (:func:`xasmpi.exafs.fit.bounded_lsq`), so the evolution searches only σ² (and R, ΔE0).
+* **Tabulated filtered bases** (when only σ² is searched): a path's filtered unit basis
+  ``b_j(σ²) = L χ_j(n=1, σ²)`` depends on its own σ² only.  The engine tabulates, on a σ² grid
+  of step ``grid_step``, the Gram entries ``b_i·b_j`` (1-D for i = j, 2-D for i ≠ j) and, per
+  replicate, ``b_j·y``; candidates interpolate them with 4-point (cubic) Lagrange weights.  No
+  χ(k) array is touched inside the evolution.  The interpolation error only moves the
+  optimum by second order: each replicate's result is re-evaluated exactly (float64 bases, exact
+  bounded least squares) at its best member.
+* **Per-replicate stopping**: a replicate stops when the spread of its population's SSR is
+  ``<= atol + tol·mean`` (scipy's criterion) after ``min_generations``; stopped replicates are
+  removed from the working arrays.
+* **Warm start** (``noise``/``residual``): a fraction of each initial population is drawn
+  around the best fit of the measured data (Gaussian, 5 % of each bound range), the rest
+  uniformly; ``restart`` replicates start cold (uniform), as in the paper.
+
+Reproducibility: each replicate's random numbers come only from its own SeedSequence and all
+per-candidate arithmetic is element-wise, so a replicate's result depends only on (data, seed).
+Floating point is not guaranteed to be bit-identical across different batch compositions
+(numpy may vectorise transcendental functions differently for different array lengths), so the
+campaign driver must use a fixed global chunking of replicates; within a chunk results are
+deterministic.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from xasmpi.errors import ConfigError
+from xasmpi.exafs.fit import DESettings, FitResult, _Problem, bounded_lsq, fit
+from xasmpi.exafs.model import PathModel
+from xasmpi.exafs.replicates import MODES, STREAM_DE, child_rng, replicate_data
+
+#: status codes of a replicate fit
+CONVERGED, MAXITER = 0, 1
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Settings of the batched engine.
+
+    Parameters
+    ----------
+    popsize : int
+        Population size per replicate (absolute, not per parameter).
+    maxiter : int
+        Maximum generations per replicate.
+    min_generations : int
+        Generations before the stopping test applies.
+    tol, atol : float
+        Stop when ``std(SSR) <= atol + tol·mean(SSR)`` over the replicate's population.
+    mutation : (float, float)
+        Dithering range of the differential weight F (one F per replicate and generation).
+    recombination : float
+        Crossover probability CR.
+    tabulate : bool
+        Use tabulated filtered bases (only when σ² alone is searched; else exact bases).
+    grid_step : float
+        σ² step of the tables, Å².
+    warm_fraction : float
+        Fraction of the initial population drawn around the best fit for noise/residual.
+    """
+
+    popsize: int = 20
+    maxiter: int = 400
+    min_generations: int = 15
+    tol: float = 1e-10
+    atol: float = 0.0
+    mutation: tuple = (0.5, 1.0)
+    recombination: float = 0.7
+    tabulate: bool = True
+    grid_step: float = 1e-4
+    warm_fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.popsize < 5:
+            raise ConfigError(f"engine popsize={self.popsize}: must be >= 5")
+        if self.maxiter < 1 or self.min_generations < 0:
+            raise ConfigError(f"engine maxiter={self.maxiter}, min_generations={self.min_generations}: invalid")
+        if self.tol < 0 or self.atol < 0:
+            raise ConfigError(f"engine tol={self.tol}, atol={self.atol}: must be >= 0")
+        if not 0 <= self.recombination <= 1:
+            raise ConfigError(f"engine recombination={self.recombination}: must be in [0, 1]")
+        if not 0 < self.grid_step < 0.01:
+            raise ConfigError(f"engine grid_step={self.grid_step}: must be in (0, 0.01) Å²")
+        if not 0 <= self.warm_fraction <= 1:
+            raise ConfigError(f"engine warm_fraction={self.warm_fraction}: must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class ReplicateBatch:
+    """Results of a batch of replicate fits.
+
+    Attributes
+    ----------
+    names : tuple of str
+        Free-parameter names.
+    params : ndarray
+        ``(n, p)`` best parameters per replicate.
+    ssr : ndarray
+        ``(n,)`` fit-space SSR (exact, float64).
+    ssr_k2 : ndarray
+        ``(n,)`` the paper's SSR.
+    status : ndarray
+        ``(n,)`` int8: 0 converged, 1 stopped at ``maxiter``.
+    n_generations : ndarray
+        ``(n,)`` generations run.
+    mode : str
+    """
+
+    names: tuple
+    params: np.ndarray
+    ssr: np.ndarray
+    ssr_k2: np.ndarray
+    status: np.ndarray
+    n_generations: np.ndarray
+    mode: str
+
+
+def _lagrange4(u: np.ndarray, ng: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(…, 4)`` and cubic Lagrange weights for fractional grid positions ``u``."""
+    i = np.clip(np.floor(u).astype(np.intp), 1, ng - 3)
+    t = u - i
+    w = np.stack([-t * (t - 1) * (t - 2) / 6, (t + 1) * (t - 1) * (t - 2) / 2,
+                  -(t + 1) * t * (t - 2) / 2, (t + 1) * t * (t - 1) / 6], axis=-1)
+    return i[..., None] + np.arange(-1, 3), w
+
+
+class _Objective:
+    """Gram matrices and projections of candidate non-linear parameters, per replicate."""
+
+    def __init__(self, prob: _Problem, yf: np.ndarray, settings: EngineSettings):
+        self.prob, self.yf = prob, yf                       # yf: (R, nout) filtered data
+        self.yy = np.einsum("ro,ro->r", yf, yf)
+        model = prob.model
+        nl_names = [model.names[i] for i in prob.nl]
+        fixed_amp = np.any(prob.amp < 0)
+        self.tab = (settings.tabulate and not fixed_amp and all(nm.startswith("sigma2_") for nm in nl_names)
+                    and len(nl_names) == len(model.paths))
+        if self.tab:
+            b = model.bounds[prob.nl]
+            h = settings.grid_step
+            self.s0 = b[:, 0] - h
+            self.h = h
+            ng = int(np.ceil((b[:, 1] - b[:, 0]).max() / h)) + 4
+            self.ng = ng
+            grid = self.s0[None, :] + h * np.arange(ng)[:, None]           # (ng, P)
+            theta = np.ones((ng, len(model.names)))
+            theta[:, prob.nl] = grid
+            basis = model.transform(model.unit_basis(theta))                # (ng, P, nout)
+            self.basis = np.ascontiguousarray(basis.transpose(1, 0, 2))     # (P, ng, nout)
+            npath = len(model.paths)
+            self.pairs = [(i, j) for i in range(npath) for j in range(i + 1, npath)]
+            self.diag = np.einsum("pgo,pgo->pg", self.basis, self.basis)    # (P, ng)
+            self.cross = {(i, j): self.basis[i] @ self.basis[j].T for i, j in self.pairs}
+            # per-replicate projection tables, one matrix-vector product per replicate
+            self.ctab = np.stack([self.basis.reshape(-1, yf.shape[1]) @ y for y in yf]).reshape(
+                len(yf), npath, ng)
+
+    def gram(self, rep: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """G ``(M, P, P)``, c ``(M, P)`` and yᵀy ``(M,)`` for candidates ``x`` (``(M, d)``) of replicates ``rep``."""
+        prob = self.prob
+        if not self.tab:
+            theta = prob.theta_from_nl(x)
+            basis = prob.model.transform(prob.model.unit_basis(theta))
+            f = prob.model.full(theta)
+            y = self.yf[rep]
+            fixed = np.flatnonzero(prob.amp < 0)
+            if fixed.size:
+                y = y - np.einsum("mj,mjo->mo", f["n"][:, fixed], basis[:, fixed])
+            b = basis[:, prob.free_amp]
+            return (np.einsum("mio,mjo->mij", b, b), np.einsum("mio,mo->mi", b, y),
+                    np.einsum("mo,mo->m", y, y))
+        u = (x - self.s0) / self.h                                          # (M, P)
+        idx, w = _lagrange4(u, self.ng)                                     # (M, P, 4)
+        m, npath = x.shape
+        g = np.empty((m, npath, npath))
+        c = np.empty((m, npath))
+        ar = np.arange(npath)
+        g[:, ar, ar] = np.einsum("mpa,mpa->mp", w, self.diag[ar[None, :, None], idx])
+        c[:] = np.einsum("mpa,mpa->mp", w, self.ctab[rep[:, None, None], ar[None, :, None], idx])
+        for i, j in self.pairs:
+            t = self.cross[(i, j)][idx[:, i, :, None], idx[:, j, None, :]]   # (M, 4, 4)
+            g[:, i, j] = g[:, j, i] = np.einsum("ma,mab,mb->m", w[:, i], t, w[:, j])
+        return g, c, self.yy[rep]
+
+
+def fit_replicates(model: PathModel, data: np.ndarray, seeds: Sequence[np.random.SeedSequence], *,
+                   mode: str = "restart", settings: EngineSettings = EngineSettings(),
+                   base: FitResult | None = None) -> ReplicateBatch:
+    """Fit a batch of replicates of one sample.
+
+    Parameters
+    ----------
+    model : PathModel
+        Path model and fit space (amplitudes are solved by variable projection).
+    data : ndarray
+        Measured χ(k) on the model grid.
+    seeds : sequence of SeedSequence
+        One per replicate (the driver spawns them by global replicate index).
+    mode : {"restart", "noise", "residual"}
+        See :mod:`xasmpi.exafs.replicates`.
+    settings : EngineSettings
+    base : FitResult, optional
+        Best fit of ``data`` (model χ, ε_k and warm start for noise/residual); computed with
+        :func:`xasmpi.exafs.fit.fit` (seed 0) when needed and not given.
+
+    Returns
+    -------
+    ReplicateBatch
+    """
+    if mode not in MODES:
+        raise ConfigError(f"replicates mode={mode!r}: must be one of {MODES}")
+    prob = _Problem(model, data)
+    if not prob.free_amp.size:
+        raise ConfigError("replicate engine: the model has no free amplitude n")
+    if mode != "restart" and base is None:
+        base = fit(model, prob.data, settings=DESettings(seed=0))
+    ydata = replicate_data(model, prob.data, seeds, mode=mode,
+                           chi_model=None if base is None else base.chi_model,
+                           eps_k=None if base is None else base.eps_k)
+    nrep = len(seeds)
+    yf = np.stack([model.operator @ y for y in ydata]) if nrep else np.zeros((0, model.operator.shape[0]))
+    obj = _Objective(prob, yf, settings)
+    bounds = model.bounds[prob.nl]
+    lo, span = bounds[:, 0], bounds[:, 1] - bounds[:, 0]
+    d, npop = prob.nl.size, settings.popsize
+    lo_a, hi_a = prob.lo, prob.hi
+
+    def energy(rep, x):                      # x in unit cube, (M, d)
+        g, c, yy = obj.gram(rep, lo + x * span)
+        return yy + bounded_lsq(g, c, lo_a, hi_a)[1]
+
+    rngs = [child_rng(s, STREAM_DE) for s in seeds]
+    pop = np.empty((nrep, npop, d))
+    nwarm = int(round(settings.warm_fraction * npop)) if mode != "restart" else 0
+    xbest0 = None if base is None else (base.params[prob.nl] - lo) / span
+    for r, rng in enumerate(rngs):
+        # Latin hypercube for the cold part
+        ncold = npop - nwarm
+        cold = (rng.permuted(np.tile(np.arange(ncold), (d, 1)), axis=1).T + rng.random((ncold, d))) / ncold
+        pop[r, :ncold] = cold
+        if nwarm:
+            pop[r, ncold:] = np.clip(xbest0 + 0.05 * rng.standard_normal((nwarm, d)), 0.0, 1.0)
+    rep_all = np.repeat(np.arange(nrep), npop)
+    en = energy(rep_all, pop.reshape(-1, d)).reshape(nrep, npop) if d else np.zeros((nrep, npop))
+    ngen = np.zeros(nrep, dtype=np.int64)
+    status = np.full(nrep, MAXITER, dtype=np.int8)
+    active = np.arange(nrep) if d else np.zeros(0, dtype=np.intp)
+    fmin, fmax = settings.mutation
+    cr = settings.recombination
+    blk = 16
+    draws = {}
+    while active.size:
+        gen_in_blk = ngen[active[0]] % blk   # all active replicates share the generation count
+        if gen_in_blk == 0:
+            for r in active:
+                draws[r] = rngs[r].random((blk, npop, 2 * d + 4))
+        u = np.stack([draws[r][gen_in_blk] for r in active])            # (A, NP, 2d+4)
+        pa, ea = pop[active], en[active]
+        best = np.argmin(ea, axis=1)
+        # r1 != i, r2 != i, r1 from NP-1 and r2 from NP-2 (shift trick)
+        i = np.arange(npop)[None, :]
+        r1 = np.floor(u[..., 0] * (npop - 1)).astype(np.intp)
+        r1 += r1 >= i
+        r2 = np.floor(u[..., 1] * (npop - 2)).astype(np.intp)
+        lo_r, hi_r = np.minimum(i, r1), np.maximum(i, r1)
+        r2 += r2 >= lo_r
+        r2 += r2 >= hi_r
+        f = fmin + (fmax - fmin) * u[:, 0, 2][:, None, None]              # one F per replicate/gen
+        ar = np.arange(active.size)[:, None]
+        trial = pa[ar, best[:, None]] + f * (pa[ar, r1] - pa[ar, r2])
+        cross = u[..., 4:4 + d] < cr
+        jr = np.floor(u[..., 3] * d).astype(np.intp)
+        cross[ar, i, jr] = True
+        trial = np.where(cross, trial, pa)
+        # out-of-bounds components are re-drawn uniformly in [0, 1] (scipy's rule)
+        trial = np.where((trial < 0) | (trial > 1), u[..., 4 + d:], trial)
+        et = energy(np.repeat(active, npop), trial.reshape(-1, d)).reshape(active.size, npop)
+        better = et <= ea
+        pop[active] = np.where(better[..., None], trial, pa)
+        en[active] = np.where(better, et, ea)
+        ngen[active] += 1
+        e = en[active]
+        done = (np.std(e, axis=1) <= settings.atol + settings.tol * np.abs(np.mean(e, axis=1))) & (
+            ngen[active] >= settings.min_generations)
+        status[active[done]] = CONVERGED
+        stop = done | (ngen[active] >= settings.maxiter)
+        for r in active[stop]:
+            draws.pop(r, None)
+        active = active[~stop]
+    # exact float64 re-evaluation at each replicate's best member
+    xb = lo + pop[np.arange(nrep), np.argmin(en, axis=1)] * span if nrep else np.zeros((0, d))
+    theta = prob.theta_from_nl(xb)
+    basis = model.transform(model.unit_basis(theta))[:, prob.free_amp]         # (R, Pf, nout)
+    gram = np.einsum("mio,mjo->mij", basis, basis)
+    c = np.einsum("mio,mo->mi", basis, yf)
+    n, _ = bounded_lsq(gram, c, lo_a, hi_a)
+    theta[:, prob.amp[prob.free_amp]] = n
+    chi = model.evaluate(theta)
+    res = yf - model.transform(chi)
+    ssr = np.einsum("ro,ro->r", res, res)
+    ssr_k2 = np.array([model.ssr_k2(t[None], y)[0] for t, y in zip(theta, ydata)])
+    return ReplicateBatch(names=model.names, params=theta, ssr=ssr, ssr_k2=ssr_k2, status=status,
+                          n_generations=ngen, mode=mode)
