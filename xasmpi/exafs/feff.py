@@ -1,0 +1,242 @@
+"""FEFF paths ("Artemis route"): feff.inp from ASE structures, larch's feff6l/feff8l, Paths from feffNNNN.dat.
+
+The single-scattering paths of the requested shells are turned into :class:`~xasmpi.exafs.paths.Path`
+objects through larch's own path calculation (``feffpath`` + ``path2chi``), so that at the
+shell's (N, R, σ²_ref) ``Path.chi`` equals larch's χ(k) to rounding:
+
+    larch:  χ = Im[ N · Z(k) e^{2ikR} ] / (k R²),   Z = A_feff e^{−2R/λ} e^{−2p²σ²} e^{i(δ_feff − 4pσ²/R)}
+
+    Path:   F(k) = |Z| · exp(2 σ²_ref k²),  δ(k) = arg Z   (unwrapped)
+
+so F is FEFF's effective amplitude (|f_eff|·reduction factor·e^{−2R/λ}, per atom, S0² = 1) and δ
+the total phase shift.  Away from σ²_ref and R_ref the Path model uses the plane-wave
+exp(−2σ²k²) and 2kR, while larch uses the complex wavenumber p of FEFF; the two differ by
+≲1 % of the amplitude for Δσ² ≈ 0.003 Å² (see the tests).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path as FilePath
+
+import numpy as np
+from ase import Atoms
+from ase.build import bulk
+
+from xasmpi.errors import ConfigError, ExternalProgramError, InputError
+from xasmpi.exafs.paths import Path, kgrid
+
+#: crystal specs: ASE ``bulk`` arguments.  The wurtzite u = 0.377 gives the README's
+#: Cd–S distances 1 × 2.532 Å (axial) and 3 × 2.527 Å.
+CRYSTALS: dict[str, dict] = {
+    "CdS-zincblende": dict(name="CdS", crystalstructure="zincblende", a=5.818),
+    "CdS-wurtzite": dict(name="CdS", crystalstructure="wurtzite", a=4.137, c=6.716, u=0.377),
+    "CdO-rocksalt": dict(name="CdO", crystalstructure="rocksalt", a=4.695),
+}
+
+
+def crystal(name: str) -> Atoms:
+    """Unit cell of a reference crystal: ``"CdS-zincblende"`` (a = 5.818 Å), ``"CdS-wurtzite"``
+    (greenockite, a = 4.137, c = 6.716 Å) or ``"CdO-rocksalt"`` (a = 4.695 Å).
+
+    Raises
+    ------
+    ConfigError
+        Unknown name.
+    """
+    if name not in CRYSTALS:
+        raise ConfigError(f"unknown crystal {name!r} (use one of {', '.join(CRYSTALS)})")
+    return bulk(**CRYSTALS[name])
+
+
+def cluster(atoms: Atoms, *, absorber_index: int, radius: float) -> Atoms:
+    """Atoms within ``radius`` (Å) of the absorber, absorber first and at the origin.
+
+    Periodic ``atoms`` are repeated as needed; non-periodic ones are cut as they are.
+    """
+    if not 0 <= absorber_index < len(atoms):
+        raise InputError(f"structure: absorber_index {absorber_index} out of range (0-{len(atoms) - 1})")
+    centre = atoms.positions[absorber_index]
+    if atoms.pbc.any():
+        cell = atoms.cell
+        # repeats so that a sphere of radius `radius` around any cell point fits
+        heights = cell.volume / np.linalg.norm(np.cross(cell[[1, 2, 0]], cell[[2, 0, 1]]), axis=1)
+        reps = [2 * math.ceil(radius / h) + 1 if p else 1 for h, p in zip(heights, atoms.pbc)]
+        big = atoms.repeat(reps)
+        shift = sum(cell[i] * (reps[i] // 2) for i in range(3))
+        pos = big.positions - (centre + shift)
+        symbols = big.get_chemical_symbols()
+    else:
+        pos = atoms.positions - centre
+        symbols = atoms.get_chemical_symbols()
+    dist = np.linalg.norm(pos, axis=1)
+    keep = np.flatnonzero(dist <= radius + 1e-9)
+    keep = keep[np.argsort(dist[keep], kind="stable")]
+    return Atoms([symbols[i] for i in keep], positions=pos[keep])
+
+
+def feff_input(atoms: Atoms, *, absorber_index: int, radius: float, rmax_path: float,
+               title: str = "xasmpi", edge: str = "K", version: int = 6) -> str:
+    """Text of a feff.inp: single scattering (NLEG 2) up to half path length ``rmax_path`` (Å).
+
+    Potentials: 0 = absorber, then one per element of the cluster (absorber's element included).
+    """
+    clus = cluster(atoms, absorber_index=absorber_index, radius=radius)
+    from ase.data import atomic_numbers
+
+    elements = list(dict.fromkeys(clus.get_chemical_symbols()))
+    ipot = {el: i + 1 for i, el in enumerate(elements)}
+    hole = {"K": 1, "L1": 2, "L2": 3, "L3": 4}[edge]
+    lines = [f"TITLE {title}", f"HOLE {hole} 1.0" if version == 6 else f"EDGE {edge}\nS02 1.0",
+             "CONTROL 1 1 1 1" + (" 1 1" if version == 8 else ""),
+             "PRINT 0 0 0 0" + (" 0 3" if version == 8 else ""),  # feff8: iff2x = 3 writes feffNNNN.dat
+             f"RMAX {rmax_path:.4f}", "NLEG 2", "", "POTENTIALS",
+             f"  0 {atomic_numbers[clus[0].symbol]:3d} {clus[0].symbol}"]
+    lines += [f"  {ipot[el]} {atomic_numbers[el]:3d} {el}" for el in elements]
+    lines += ["", "ATOMS"]
+    for i, atom in enumerate(clus):
+        x, y, z = atom.position
+        pot = 0 if i == 0 else ipot[atom.symbol]
+        lines.append(f"  {x:12.6f} {y:12.6f} {z:12.6f} {pot:2d} {atom.symbol:3s} {np.linalg.norm(atom.position):9.5f}")
+    lines += ["END", ""]
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class FeffPathFile:
+    """One feffNNNN.dat: file, half path length ``reff`` (Å), degeneracy, legs, scatterer symbol."""
+
+    file: str
+    reff: float
+    degen: float
+    nleg: int
+    scatterer: str
+
+
+@dataclass(frozen=True)
+class FeffRun:
+    """A finished FEFF run: work directory, its feff.inp and the paths it wrote."""
+
+    workdir: str
+    feffinp: str
+    version: int
+    paths: tuple[FeffPathFile, ...] = field(default_factory=tuple)
+
+
+def run_feff(atoms: Atoms, *, absorber_index: int, radius: float, workdir: str | FilePath,
+             version: int = 6, rmax_path: float = 5.0, edge: str = "K") -> FeffRun:
+    """Write feff.inp for ``atoms`` and run larch's bundled feff6l or feff8l in ``workdir``.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Unit cell (periodic) or cluster.
+    absorber_index : int
+        Index of the absorbing atom in ``atoms``.
+    radius : float
+        Cluster radius for the potentials, Å.
+    workdir : str or pathlib.Path
+        Directory for the run (created); FEFF's files stay there.
+    version : {6, 8}
+        ``feff6l`` or ``feff8l``.
+    rmax_path : float
+        Longest half path length, Å.
+    edge : str
+        Absorption edge.
+
+    Raises
+    ------
+    ExternalProgramError
+        FEFF missing, failed, or wrote no paths.
+    """
+    from larch.xafs import feff6l, feff8l, feffpath
+
+    if version not in (6, 8):
+        raise ConfigError(f"FEFF version must be 6 or 8, got {version}")
+    work = FilePath(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    inp = work / "feff.inp"
+    inp.write_text(feff_input(atoms, absorber_index=absorber_index, radius=radius,
+                              rmax_path=rmax_path, edge=edge, version=version))
+    try:
+        (feff6l if version == 6 else feff8l)(feffinp="feff.inp", folder=str(work), verbose=False)
+    except Exception as exc:
+        raise ExternalProgramError(f"{inp}: feff{version}l failed: {exc}") from None
+    files = sorted(work.glob("feff[0-9][0-9][0-9][0-9].dat"))
+    if not files:
+        raise ExternalProgramError(f"{inp}: feff{version}l wrote no feffNNNN.dat in {work}")
+    paths = []
+    for f in files:
+        p = feffpath(str(f))
+        scat = p.geom[1][0] if len(p.geom) > 1 else ""
+        paths.append(FeffPathFile(file=str(f), reff=float(p.reff), degen=float(p.degen),
+                                  nleg=int(p.nleg), scatterer=str(scat)))
+    return FeffRun(workdir=str(work), feffinp=str(inp), version=version, paths=tuple(paths))
+
+
+def feff_paths(run: FeffRun, shells: list[tuple[str, float]], *, sigma2: float | list[float] = 0.0,
+               tol: float = 0.05) -> list[Path]:
+    """Paths for shells ``[(scatterer, R), ...]`` from the single-scattering paths of ``run``.
+
+    All single-scattering feffNNNN.dat with that scatterer and ``|reff − R| <= tol`` form the
+    shell (e.g. wurtzite Cd–S: 1 × 2.532 + 3 × 2.527 Å): N is their summed degeneracy and
+    R their degeneracy-weighted mean distance.
+
+    Parameters
+    ----------
+    run : FeffRun
+    shells : list of (str, float)
+        Scatterer symbol and distance, Å.
+    sigma2 : float or list of float
+        σ²_ref (Å²) folded into each path (see the module docstring), one or one per shell.
+    tol : float
+        Distance tolerance, Å.
+
+    Returns
+    -------
+    list of Path
+        ``source="feff"``; ``provenance["files"]`` lists the feffNNNN.dat used (for larch feffit).
+
+    Raises
+    ------
+    InputError
+        No single-scattering path matches a shell.
+    """
+    from larch.xafs import feffpath, path2chi
+
+    s2 = list(sigma2) if isinstance(sigma2, (list, tuple)) else [float(sigma2)] * len(shells)
+    k = kgrid()
+    out = []
+    for (scat, r_want), s2_ref in zip(shells, s2):
+        match = [p for p in run.paths if p.nleg == 2 and p.scatterer == scat and abs(p.reff - r_want) <= tol]
+        if not match:
+            found = ", ".join(f"{p.scatterer} {p.reff:.3f}" for p in run.paths if p.nleg == 2)
+            raise InputError(f"{run.feffinp}: no single-scattering path to {scat} at {r_want} ± {tol} Å "
+                             f"(paths: {found})")
+        n = sum(p.degen for p in match)
+        r = sum(p.degen * p.reff for p in match) / n
+        cchi = np.zeros(k.size, dtype=complex)
+        for p in match:
+            fp = feffpath(p.file, s02=1.0, sigma2=s2_ref, e0=0.0, deltar=0.0)
+            path2chi(fp, k=k)
+            cchi += -fp.chi_imag + 1j * fp.chi
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = cchi * k * r * r / n * np.exp(-2j * k * r)
+        z[0] = z[1]
+        famp = np.abs(z) * np.exp(2.0 * s2_ref * k * k)
+        famp[0] = 0.0
+        delta = np.unwrap(np.angle(z))
+        name = f"{_absorber_symbol(run)}-{scat}"
+        prov = {"program": f"feff{run.version}l", "feffinp": run.feffinp, "files": [p.file for p in match],
+                "reff": [p.reff for p in match], "degen": [p.degen for p in match],
+                "n": n, "r": r, "sigma2": s2_ref}
+        out.append(Path(name=name, k=k, amp=famp, phase=delta, r_ref=float(r), n_ref=float(n),
+                        sigma2_ref=float(s2_ref), source="feff", provenance=prov))
+    return out
+
+
+def _absorber_symbol(run: FeffRun) -> str:
+    """Element of potential 0 in the run's feff.inp."""
+    lines = FilePath(run.feffinp).read_text().splitlines()
+    i = lines.index("POTENTIALS")
+    return lines[i + 1].split()[2]
