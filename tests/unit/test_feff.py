@@ -64,7 +64,6 @@ def test_missing_shell_is_input_error(cds_run):
         feff_paths(cds_run, [("O", 2.35)])
 
 
-@pytest.mark.slow
 def test_feff8_cdo(tmp_path):
     run = run_feff(crystal("CdO-rocksalt"), absorber_index=0, radius=5.0, workdir=tmp_path,
                    rmax_path=3.5, version=8)
