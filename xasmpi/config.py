@@ -80,6 +80,10 @@ class ReductionSection:
     e0: Optional[float] = _f(None, "eV", 0.0, 2e5, "fixed E0 (default: larch finds it)")
     shared_e0: bool = _f(False, doc="use one E0 (that of the first spectrum) for all spectra")
     rmax_out: float = _f(10.0, "Å", 1.0, 30.0, "largest R kept for chi(R)")
+    pre1: Optional[float] = _f(None, "eV", -1000.0, 0.0, "pre-edge range start, relative to E0")
+    pre2: Optional[float] = _f(None, "eV", -1000.0, 0.0, "pre-edge range end, relative to E0")
+    norm1: Optional[float] = _f(None, "eV", 0.0, 5000.0, "normalisation range start, relative to E0")
+    norm2: Optional[float] = _f(None, "eV", 0.0, 5000.0, "normalisation range end, relative to E0")
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,7 @@ class WaveletSection:
     kind: Literal["cauchy", "morlet"] = _f("cauchy")
     rmax: float = _f(6.0, "Å", 0.5, 20.0, "largest R of the map")
     kwindow: bool = _f(False, doc="apply the FT k window before the transform")
-    eta: float = _f(4.0, None, 0.1, 50.0, "Morlet: oscillation parameter")
+    eta: float = _f(10.0, None, 0.1, 50.0, "Morlet: oscillation parameter")
     sigma: float = _f(1.0, None, 0.05, 20.0, "Morlet: width parameter")
 
 
@@ -98,7 +102,7 @@ class SpectrumSpec:
     name: str = _f("", doc="unique label used in the results file")
     file: str = _f("", path=True, doc="XDI, column file, Athena .prj or chi(k) file")
     role: Literal["sample", "reference"] = _f("sample")
-    format: Literal["auto", "xdi", "columns", "athena", "chi"] = _f("auto")
+    format: Literal["auto", "xdi", "ascii", "athena", "chi"] = _f("auto", doc="ascii = plain column file with a header")
     absorbance: str = _f("transmission", doc="transmission | fluorescence | mu | expression over columns")
     columns: dict = _f({}, doc="column-name mapping, e.g. {energy='E', i0='I0', itrans='It'}")
     element: Optional[str] = _f(None)
@@ -144,7 +148,18 @@ class DESection:
     recombination: float = _f(0.7, None, 0.0, 1.0)
     strategy: Literal["best1bin", "rand1bin"] = _f("best1bin")
     varpro: bool = _f(True, doc="solve N·S0² by NNLS per candidate (variable projection)")
-    polish: bool = _f(False, doc="local polish of the best member")
+    polish: Literal["none", "least_squares", "lbfgsb"] = _f("least_squares", doc="local polish of the best member")
+
+
+@dataclass(frozen=True)
+class EngineSection:
+    """``[fit.engine]``: the batched replicate engine (see :mod:`xasmpi.exafs.engine`)."""
+    popsize: int = _f(20, None, 5, 1000, "population per replicate (absolute)")
+    maxiter: int = _f(400, None, 1, 100000, "maximum generations per replicate")
+    min_generations: int = _f(15, None, 0, 100000)
+    tol: float = _f(1e-10, None, 0.0, 1.0, "stop when std(SSR) <= tol * mean(SSR) in a replicate's population")
+    tabulate: bool = _f(True, doc="tabulated filtered bases on a fine sigma^2 grid")
+    warm_fraction: float = _f(0.5, None, 0.0, 1.0, "noise/residual: share of the population started near the best fit")
 
 
 @dataclass(frozen=True)
@@ -165,6 +180,7 @@ class FitSection:
     e0_bounds: Tuple[float, float] = _f((-10.0, 10.0), "eV", -50.0, 50.0)
     histogram_bins: int = _f(40, None, 5, 1000)
     de: DESection = _f(DESection())
+    engine: EngineSection = _f(EngineSection())
     params: dict = _f({}, doc="per-path [fit.params.<path>] tables (ParamBounds)")
 
 
@@ -209,6 +225,8 @@ class XanesSection:
     estep: float = _f(1.0, "eV", 0.01, 20.0)
     scf: bool = _f(False)
     convolution: bool = _f(True)
+    gamma_hole: Optional[float] = _f(None, "eV", 0.0, 100.0, "core-hole width (default: FDMNES's table)")
+    gaussian: Optional[float] = _f(None, "eV", 0.0, 100.0, "extra Gaussian broadening in FDMNES's convolution")
     timeout: float = _f(1800.0, "s", 1.0, 1e6, "per FDMNES run")
     candidates: Tuple[XanesCandidate, ...] = _f(())
     measured: Tuple[str, ...] = _f((), doc="spectra (names) to compare with")

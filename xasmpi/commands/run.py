@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     comm = MPI.COMM_WORLD
     if comm.Get_rank() != 0:
-        logging.getLogger().setLevel(logging.WARNING)  # progress and summaries from rank 0 only
+        logging.getLogger("xasmpi").setLevel(logging.WARNING)  # progress and summaries from rank 0 only
     try:
         job = load_job(args.job, args.overrides)
         stages = tuple(s.strip() for s in args.stages.split(",") if s.strip()) if args.stages else None

@@ -1,0 +1,229 @@
+"""``fit`` stage: the best model-free fit of each sample, then its replicate fits.
+
+Replicates are the tasks.  Sample ``s`` owns the global task indices
+``offset_s … offset_s + n_rep − 1`` (offsets are multiples of ``fit.chunk``), so the fixed
+global chunks never mix samples, and replicate ``i`` of every run, whatever the rank count,
+gets ``SeedSequence(job.seed, spawn_key=(2, offset_s + i))``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+
+from xasmpi.config import Job, param_bounds
+from xasmpi.errors import ConfigError
+from xasmpi.stages import reduce as reduce_stage
+from xasmpi.stages.base import OK, Field, StagePlan, Task, TaskResult, failed, seed_for
+
+STAGE_ID = 2
+log = logging.getLogger("xasmpi")
+PERCENTILES = (2.5, 16.0, 50.0, 84.0, 97.5)
+UNITS = {"n": "1", "sigma2": "Å^2", "r": "Å", "de0": "eV"}
+
+
+def samples(job: Job) -> list[str]:
+    f = job.fit
+    return list(f.samples) if f.samples else [s.name for s in job.spectra if s.role == "sample"]
+
+
+def model_for(job: Job, paths: dict):
+    """The :class:`~xasmpi.exafs.model.PathModel` of ``[fit]`` over the given paths."""
+    from xasmpi.exafs.model import FitSpace, Param, PathModel
+
+    f, red = job.fit, job.reduction
+    names = list(f.paths) if f.paths else [p.name for p in job.paths]
+    plist = [paths[n] for n in names]
+    space = FitSpace(kind=f.space, kmin=f.kmin if f.kmin is not None else red.kmin,
+                     kmax=f.kmax if f.kmax is not None else red.kmax, kweight=f.kweight, dk=red.dk,
+                     window=red.window, rmin=f.rmin, rmax=f.rmax)
+    n, s2, r = [], [], []
+    for p in plist:
+        b = param_bounds(job, p.name)
+        n.append(Param(float(np.mean(b.n)), True, b.n[0], b.n[1]))
+        s2.append(Param(float(np.clip(p.sigma2_ref, *b.sigma2)), True, b.sigma2[0], b.sigma2[1]))
+        r0 = b.r if b.r is not None else p.r_ref
+        if b.r_free:
+            lo, hi = b.r_bounds if b.r_bounds is not None else (r0 - 0.1, r0 + 0.1)
+            r.append(Param(r0, True, lo, hi))
+        else:
+            r.append(Param(r0, False))
+    mode = {"fixed": "none", "global": "global", "per-path": "per_path"}[f.e0]
+    de0 = Param(0.0, True, *f.e0_bounds) if mode != "none" else None
+    return PathModel.build(plist, space=space, n=n, sigma2=s2, r=r, de0=de0, de0_mode=mode)
+
+
+def column_names(model) -> list[str]:
+    """``Cd-S.n``-style names of the model's free parameters (results-file convention)."""
+    out = []
+    for nm in model.names:
+        if nm == "de0":
+            out.append("global.de0")
+            continue
+        key, path = nm.split("_", 1)
+        out.append(f"{path}.{key}")
+    return out
+
+
+def _data_for(model, red) -> np.ndarray:
+    if red.k.size < model.nk:
+        return np.concatenate([red.chi, np.zeros(model.nk - red.k.size)])
+    return red.chi[: model.nk]
+
+
+def prepare(job: Job, cache: dict) -> StagePlan:
+    from xasmpi.exafs.engine import EngineSettings
+    from xasmpi.exafs.fit import DESettings, fit
+
+    if job.fit is None:
+        raise ConfigError(f"{job.source}: stage 'fit' needs a [fit] section")
+    f = job.fit
+    red = reduce_stage.reduced(job, cache)
+    paths = reduce_stage.paths(job, cache)
+    names = samples(job)
+    if not names:
+        raise ConfigError(f"{job.source}: [fit] has no samples (set fit.samples or a spectrum with role='sample')")
+    de = f.de
+    de_settings = DESettings(popsize=de.popsize, maxiter=de.maxiter, tol=de.tol, mutation=tuple(de.mutation),
+                             recombination=de.recombination, strategy=de.strategy, seed=job.job.seed,
+                             varpro=de.varpro, polish=de.polish)
+    e = f.engine
+    engine = EngineSettings(popsize=e.popsize, maxiter=e.maxiter, min_generations=e.min_generations,
+                            tol=e.tol, tabulate=e.tabulate, warm_fraction=e.warm_fraction)
+    per_chunk = int(np.ceil(f.replicates / f.chunk)) * f.chunk if f.replicates else 0
+    tasks, groups, ctx, best = [], {}, {"samples": {}, "engine": engine, "mode": f.mode, "seed": job.job.seed}, {}
+    for s_i, name in enumerate(names):
+        model = model_for(job, paths)
+        data = _data_for(model, red[name])
+        res = fit(model, data, settings=de_settings)
+        best[name] = (model, data, res)
+        cols = column_names(model)
+        log.info("fit %s: best SSR %.4g (paper definition %.4g), R-factor %.4f: %s", name, res.ssr, res.ssr_k2,
+                 res.rfactor, ", ".join(f"{c} = {v:.4g}" for c, v in zip(cols, res.params)))
+        ctx["samples"][name] = {"model": model, "data": data, "base": res}
+        group = f"/exafs/{name}/replicates"
+        groups[group] = f.replicates
+        offset = s_i * per_chunk
+        tasks += [Task(index=offset + i, group=group, row=i, payload=name) for i in range(f.replicates)]
+    ncol = len(column_names(next(iter(best.values()))[0]))
+    fields = {"params": Field((ncol,), "f8"), "ssr": Field((), "f8", {"units": "fit space"}),
+              "ssr_k2": Field((), "f8", {"units": "Å^-4"}), "converged": Field((), "i1"),
+              "generations": Field((), "i4")}
+    return StagePlan(stage="fit", tasks=tasks, fields=fields, groups=groups, run_batch=run_batch, context=ctx,
+                     schedule="block", batch=f.chunk, owned=tuple(groups), extra={"best": best})
+
+
+def run_batch(tasks: list[Task], ctx: dict) -> list[TaskResult]:
+    from xasmpi.exafs.engine import fit_replicates
+
+    by_sample: dict[str, list[Task]] = {}
+    for t in tasks:
+        by_sample.setdefault(t.payload, []).append(t)
+    out = []
+    for name, ts in by_sample.items():
+        s = ctx["samples"][name]
+        seeds = [seed_for(ctx["seed"], STAGE_ID, t.index) for t in ts]
+        try:
+            b = fit_replicates(s["model"], s["data"], seeds, mode=ctx["mode"], settings=ctx["engine"], base=s["base"])
+        except Exception as exc:  # the whole chunk failed; recorded, campaign goes on
+            out += [failed(t.index, f"{type(exc).__name__}: {exc}") for t in ts]
+            continue
+        for j, t in enumerate(ts):
+            out.append(TaskResult(t.index, OK, {"params": b.params[j], "ssr": b.ssr[j], "ssr_k2": b.ssr_k2[j],
+                                                "converged": int(b.status[j] == 0),
+                                                "generations": int(b.n_generations[j])}))
+    return out
+
+
+def _ds(g, name, data, units=None, **attrs):
+    if name in g:
+        del g[name]
+    d = g.create_dataset(name, data=data)
+    if units:
+        d.attrs["units"] = units
+    d.attrs.update(attrs)
+    return d
+
+
+def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
+    import h5py
+
+    from xasmpi.analysis.distributions import histogram, overlap_coefficient
+
+    f = job.fit
+    str_t = h5py.string_dtype()
+    n_by_sample = {}
+    for name, (model, data, res) in plan.extra["best"].items():
+        cols = column_names(model)
+        g = fh[f"/exafs/{name}"]
+        rep = g["replicates"]
+        rep.attrs["names"] = cols
+        rep.attrs["units"] = [UNITS.get(c.rsplit(".", 1)[1], "") for c in cols]
+        rep.attrs["mode"] = f.mode
+        rep.attrs["chunk"] = f.chunk
+        # best fit
+        if "fit" in g:
+            del g["fit"]
+        b = g.create_group("fit")
+        kw = model.space.kweight
+        k = model.k
+        b.attrs.update({"space": model.space.kind, "kmin": model.space.kmin, "kmax": model.space.kmax,
+                        "kweight": kw, "rmin": model.space.rmin, "rmax": model.space.rmax,
+                        "ssr": res.ssr, "ssr_k2": res.ssr_k2, "rfactor": res.rfactor, "redchi": res.redchi,
+                        "chi2": res.chi2, "n_idp": res.n_idp, "eps_k": res.eps_k, "method": res.method,
+                        "nfev": res.nfev, "paths": [p.name for p in model.paths],
+                        "fixed": json.dumps({p.name: {"r": float(model.r[j].value)} for j, p in enumerate(model.paths)})})
+        b.create_dataset("names", data=np.array(cols, dtype=object), dtype=str_t)
+        _ds(b, "params", res.params)
+        _ds(b, "stderr", res.stderr)
+        _ds(b, "corr", res.correl)
+        _ds(b, "k", k, "Å^-1")
+        _ds(b, "data", data * k ** kw, f"Å^-{kw}", what="k^w chi(k) of the data")
+        _ds(b, "model", res.chi_model * k ** kw, f"Å^-{kw}", what="k^w chi(k) of the best model")
+        _ds(b, "model_paths", res.chi_paths * k ** kw, f"Å^-{kw}", what="k^w chi_j(k) per path")
+        op = model.operator
+        if model.space.kind == "q":
+            _ds(b, "data_q", op @ data, f"Å^-{kw}", what="Fourier-filtered k^w chi of the data (fit space)")
+            _ds(b, "model_q", op @ res.chi_model, f"Å^-{kw}")
+        # statistics over successful replicates
+        status = rep["status"][:]
+        ok = status == OK
+        params = rep["params"][:][ok]
+        if "stats" in g:
+            del g["stats"]
+        st = g.create_group("stats")
+        st.attrs["n"] = int(ok.sum())
+        st.create_dataset("names", data=np.array(cols, dtype=object), dtype=str_t)
+        if params.shape[0]:
+            _ds(st, "mean", params.mean(0))
+            _ds(st, "sd", params.std(0, ddof=1) if params.shape[0] > 1 else np.full(len(cols), np.nan))
+            _ds(st, "percentiles", np.percentile(params, PERCENTILES, axis=0).T, levels=list(PERCENTILES))
+            hg = st.create_group("hist")
+            for j, c in enumerate(cols):
+                path, key = c.rsplit(".", 1)
+                if key != "n":
+                    continue
+                h = histogram(params[:, j], bins=f.histogram_bins)
+                pg = hg.create_group(path)
+                _ds(pg, "edges", h.edges, "1")
+                _ds(pg, "counts", h.counts)
+                n_by_sample.setdefault(path, {})[name] = params[:, j]
+    # overlap of N distributions between samples, per path
+    pairs = []
+    for path, by in n_by_sample.items():
+        names = sorted(by)
+        for i in range(len(names)):
+            for j in range(i + 1, len(names)):
+                a, b_ = by[names[i]], by[names[j]]
+                if a.size > 1 and b_.size > 1:
+                    pairs.append((path, names[i], names[j], overlap_coefficient(a, b_)))
+    if "/analysis/overlap" in fh:
+        del fh["/analysis/overlap"]
+    if pairs:
+        og = fh.require_group("/analysis").create_group("overlap")
+        og.attrs["method"] = "overlap coefficient ∫min(p1, p2) of Gaussian-KDE densities (Scott's rule)"
+        og.create_dataset("path", data=np.array([p[0] for p in pairs], dtype=object), dtype=str_t)
+        og.create_dataset("sample1", data=np.array([p[1] for p in pairs], dtype=object), dtype=str_t)
+        og.create_dataset("sample2", data=np.array([p[2] for p in pairs], dtype=object), dtype=str_t)
+        og.create_dataset("ovl", data=np.array([p[3] for p in pairs]))

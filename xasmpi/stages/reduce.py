@@ -1,0 +1,176 @@
+"""``reduce`` stage: spectra in, larch reduction, χ(R), wavelet maps, scattering paths.
+
+No tasks: it is cheap and runs on rank 0.  Later stages call :func:`reduced` and
+:func:`paths`, which compute on first use and cache within the run.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from xasmpi.config import Job, spectrum_reduction
+from xasmpi.errors import ConfigError
+from xasmpi.stages.base import StagePlan
+
+STAGE_ID = 1
+
+
+def settings_for(job: Job, spec):
+    """:class:`~xasmpi.exafs.reduce.ReductionSettings` of one spectrum (job defaults + overrides)."""
+    from xasmpi.exafs.reduce import ReductionSettings
+
+    r = spectrum_reduction(job, spec)
+    kw = dict(rbkg=r.rbkg, kmin=r.kmin, kmax=r.kmax, kweight=float(r.kweight), dk=r.dk, window=r.window,
+              e0=r.e0, rmax_out=r.rmax_out, pre1=r.pre1, pre2=r.pre2, norm1=r.norm1, norm2=r.norm2)
+    return ReductionSettings(**kw)
+
+
+def reduced(job: Job, cache: dict) -> dict:
+    """Reduced spectra by name (computed once per run)."""
+    if "reduced" in cache:
+        return cache["reduced"]
+    import dataclasses
+
+    from xasmpi.exafs.io import read_spectrum
+    from xasmpi.exafs.reduce import reduce_spectrum, shared_e0
+
+    spectra = {s.name: read_spectrum(s.file, name=s.name, fmt=s.format, absorbance=s.absorbance,
+                                     columns=s.columns or None, element=s.element, edge=s.edge,
+                                     athena_group=s.athena_group) for s in job.spectra}
+    e0 = None
+    if job.reduction.shared_e0:
+        mu_spectra = [sp for sp in spectra.values() if sp.kind == "mu"]
+        e0 = shared_e0(mu_spectra) if mu_spectra else None
+    out = {}
+    for spec in job.spectra:
+        st = settings_for(job, spec)
+        if e0 is not None and "e0" not in spec.reduction:
+            st = dataclasses.replace(st, e0=e0)
+        out[spec.name] = reduce_spectrum(spectra[spec.name], st)
+    cache["spectra"] = spectra
+    cache["reduced"] = out
+    return out
+
+
+def paths(job: Job, cache: dict) -> dict:
+    """Scattering paths by name: empirical from reference spectra, or FEFF (computed once per run)."""
+    if "paths" in cache:
+        return cache["paths"]
+    from xasmpi.exafs.paths import extract_path
+
+    red = reduced(job, cache) if any(p.source == "empirical" for p in job.paths) else {}
+    out = {}
+    for p in job.paths:
+        if p.source == "empirical":
+            ref = red[p.reference]
+            out[p.name] = extract_path(ref, name=p.name, n=p.n, r=p.r, sigma2=p.sigma2, rmin=p.rmin,
+                                       rmax=p.rmax)
+        else:
+            out[p.name] = feff_path(job, p, cache)
+    cache["paths"] = out
+    return out
+
+
+def feff_path(job: Job, p, cache: dict):
+    """A FEFF path for a ``[[paths]]`` entry with ``source = "feff"`` (also used by the FEFF route)."""
+    from xasmpi.exafs import feff
+
+    runs = cache.setdefault("feff_runs", {})
+    key = (p.structure, p.feff_radius, p.feff_version)
+    if key not in runs:
+        runs[key] = feff.run_structure(p.structure, radius=p.feff_radius, version=p.feff_version,
+                                       workdir=feff_workdir(job, key))
+    return feff.path_for_shell(runs[key], name=p.name, scatterer=p.scatterer, r=p.r, n=p.n,
+                               sigma2=p.sigma2)
+
+
+def feff_workdir(job: Job, key) -> str:
+    """Where FEFF runs of this job live (beside the output: kept for inspection and reuse)."""
+    import hashlib
+    from pathlib import Path
+
+    h = hashlib.sha1(repr(key).encode()).hexdigest()[:10]
+    d = Path(str(job.job.output) + ".work") / "feff" / f"{Path(str(key[0])).stem}-{h}"
+    d.mkdir(parents=True, exist_ok=True)
+    return str(d)
+
+
+def prepare(job: Job, cache: dict) -> StagePlan:
+    if not job.spectra:
+        raise ConfigError(f"{job.source}: stage 'reduce' needs [[spectra]]")
+    red = reduced(job, cache)
+    pth = paths(job, cache)
+    wav = {name: wavelet(job, r) for name, r in red.items()}
+    return StagePlan(stage="reduce", tasks=[], fields={}, groups={}, owned=(),
+                     extra={"reduced": red, "paths": pth, "wavelet": wav})
+
+
+def wavelet(job: Job, red):
+    """(r, k, modulus) of the job's wavelet transform of k^w χ(k)."""
+    from xasmpi.exafs.wavelet import cauchy_wavelet, morlet_wavelet
+
+    w = job.wavelet
+    kw = float(red.settings.kweight)
+    win = red.kwin if w.kwindow else None
+    if w.kind == "cauchy":
+        r, wt = cauchy_wavelet(red.k, red.chi, kweight=kw, rmax_out=w.rmax, kwindow=win)
+    else:
+        r, wt = morlet_wavelet(red.k, red.chi, kweight=kw, eta=w.eta, sigma=w.sigma, rmax_out=w.rmax,
+                               kwindow=win)
+    kmax = red.settings.kmax + red.settings.dk
+    sel = red.k <= kmax
+    return r, red.k[sel], np.abs(wt)[:, sel] if wt.shape[-1] == red.k.size else np.abs(wt)
+
+
+def _ds(g, name, data, units=None, **attrs):
+    if name in g:
+        del g[name]
+    d = g.create_dataset(name, data=data)
+    if units:
+        d.attrs["units"] = units
+    for k, v in attrs.items():
+        d.attrs[k] = v
+    return d
+
+
+def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
+    red, pth, wav = plan.extra["reduced"], plan.extra["paths"], plan.extra["wavelet"]
+    for spec in job.spectra:
+        r = red[spec.name]
+        g = f.require_group(f"/exafs/{spec.name}")
+        for key in ("wavelet", "energy", "mu", "norm", "k", "chi", "kwchi", "r", "chir_mag", "chir_re", "chir_im"):
+            if key in g:
+                del g[key]
+        st = r.settings
+        g.attrs.update({"role": spec.role, "file": spec.file, "element": str(spec.element or ""),
+                        "edge": str(spec.edge or ""), "e0": r.e0, "edge_step": r.edge_step,
+                        "simulated": bool(job.job.simulated),
+                        "reduction": json.dumps({k: getattr(st, k) for k in st.__dataclass_fields__})})
+        if r.energy is not None:
+            _ds(g, "energy", r.energy, "eV")
+            _ds(g, "mu", r.mu, "1")
+            _ds(g, "norm", r.norm, "1")
+        _ds(g, "k", r.k, "Å^-1")
+        _ds(g, "chi", r.chi, "1")
+        _ds(g, "kwchi", r.chi_kw, f"Å^-{st.kweight:g}", kweight=st.kweight)
+        _ds(g, "r", r.r, "Å")
+        unit = f"Å^-{st.kweight + 1:g}"
+        _ds(g, "chir_mag", np.abs(r.chir), unit)
+        _ds(g, "chir_re", r.chir.real, unit)
+        _ds(g, "chir_im", r.chir.imag, unit)
+        wr, wk, wm = wav[spec.name]
+        wg = g.create_group("wavelet")
+        wg.attrs.update({"kind": job.wavelet.kind, "kweight": st.kweight, "kwindow": job.wavelet.kwindow})
+        _ds(wg, "r", wr, "Å")
+        _ds(wg, "k", wk, "Å^-1")
+        _ds(wg, "modulus", wm, unit)
+    if "paths" in f:
+        del f["paths"]
+    for name, p in pth.items():
+        g = f.create_group(f"/paths/{name}")
+        g.attrs.update({"source": p.source, "n_ref": p.n_ref, "r_ref": p.r_ref, "sigma2_ref": p.sigma2_ref,
+                        "provenance": json.dumps(p.provenance, default=str)})
+        _ds(g, "k", p.k, "Å^-1")
+        _ds(g, "amp", p.amp, "Å")
+        _ds(g, "phase", p.phase, "rad")
