@@ -528,7 +528,8 @@ def _formula(atoms: Atoms) -> tuple[str, dict]:
     for s in atoms.get_chemical_symbols():
         counts[s] = counts.get(s, 0) + 1
     order = sorted(counts, key=_element_order)
-    return "".join(f"{s}{counts[s]}" for s in order), {s: counts[s] for s in order}
+    text = "".join(s + (str(counts[s]) if counts[s] > 1 else "") for s in order)
+    return text, {s: counts[s] for s in order}
 
 
 def cluster_report(atoms: Atoms, *, shell_size: int = 4, cation: str = "Cd", core_anion: str = "S",

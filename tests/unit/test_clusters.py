@@ -1,0 +1,156 @@
+"""Cluster builders, cuts, strain, O termination and absorber grouping against known geometry."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.io import write
+from ase.neighborlist import neighbor_list
+
+from xasmpi.errors import InputError
+from xasmpi.xanes.clusters import (LATTICES, SHELL_SIZE, build_cluster, bulk_crystal,
+                                   check_overlaps, cluster_report, cut_cluster, estimate_cost,
+                                   read_model, terminate, unique_absorbers)
+
+
+def _neighbours(atoms, index, cutoff):
+    i, j, d = neighbor_list("ijd", atoms, cutoff)
+    sym = atoms.get_chemical_symbols()
+    return sorted((round(float(dd), 4), sym[jj]) for ii, jj, dd in zip(i, j, d) if ii == index)
+
+
+def test_zincblende_core_cd_has_four_s_at_2519():
+    atoms, rep = build_cluster("zincblende", a=5.818, n_atoms=35)
+    assert atoms[0].symbol == "Cd" and np.allclose(atoms.positions[0], 0)  # centred on a Cd
+    assert _neighbours(atoms, 0, 3.1) == [(2.5193, "S")] * 4
+    assert 5.818 * np.sqrt(3) / 4 == pytest.approx(2.5193, abs=1e-4)
+    assert rep.n_core_cd >= 1 and rep.shortest["Cd-S"] == pytest.approx(2.5193, abs=1e-4)
+
+
+@pytest.mark.parametrize("lattice, shell", [
+    ("rocksalt", [(2.71, "S")] * 6),
+    ("wurtzite", [(2.527, "S")] * 3 + [(2.532, "S")]),
+    ("betasn", [(2.7282, "S")] * 4 + [(2.872, "Cd")] * 2),
+])
+def test_first_shells_of_other_polymorphs(lattice, shell):
+    crystal = bulk_crystal(lattice)
+    got = _neighbours(crystal, 0, 2.95)
+    assert [s for _, s in got] == [s for _, s in shell]
+    assert np.allclose([d for d, _ in got], [d for d, _ in shell], atol=2e-3)
+
+
+def test_rocksalt_cdo_reference():
+    cdo = bulk_crystal("rocksalt", a=4.695, anion="O")
+    assert _neighbours(cdo, 0, 3.0) == [(2.3475, "O")] * 6
+
+
+def test_uniaxial_strain_shortens_bonds_along_z():
+    strained = bulk_crystal("zincblende", strain=(0.0, 0.0, -0.05))
+    expected = 5.818 / 4 * np.sqrt(1 + 1 + 0.95 ** 2)
+    assert [d for d, _ in _neighbours(strained, 0, 3.0)] == pytest.approx([expected] * 4, abs=1e-4)
+    iso = bulk_crystal("zincblende", strain=0.02)
+    assert iso.cell.cellpar()[0] == pytest.approx(5.818 * 1.02)
+
+
+@pytest.mark.parametrize("bad", [0.4, (0.0, 0.1), (0.0, 0.0, -0.35)])
+def test_bad_strain_refused(bad):
+    with pytest.raises(InputError, match="strain"):
+        bulk_crystal("zincblende", strain=bad)
+
+
+def test_formula_cut_gives_exact_composition():
+    cluster = cut_cluster(bulk_crystal("zincblende"), formula="Cd37S20")
+    assert cluster_report(cluster).formula == "Cd37S20"
+    # the 20 S are the 20 S nearest the centre Cd: none of the 37 Cd is farther in than an S gap
+    r = np.linalg.norm(cluster.positions, axis=1)
+    assert r[0] == 0.0
+
+
+def test_shell_mode_takes_complete_shells():
+    # around a Cd in zinc blende: 1 Cd, 4 S (2.52), 12 Cd (4.11), 12 S (4.82), ...
+    cluster = cut_cluster(bulk_crystal("zincblende"), n_atoms=18, mode="shell")
+    assert len(cluster) == 17
+
+
+@pytest.mark.parametrize("lattice", LATTICES)
+def test_termination_completes_every_cd_shell(lattice):
+    atoms, rep = build_cluster(lattice, formula="Cd37S20", terminate_with="O")
+    assert rep.counts["Cd"] == 37 and rep.counts["S"] == 20 and rep.counts["O"] > 0
+    assert rep.min_coordination >= SHELL_SIZE[lattice]
+    assert rep.n_core_cd + rep.n_surface_cd == 37
+    # every O is bonded to a Cd at the requested distance (bridging O may be slightly longer)
+    o_idx = [k for k, s in enumerate(atoms.get_chemical_symbols()) if s == "O"]
+    cd = atoms.positions[[k for k, s in enumerate(atoms.get_chemical_symbols()) if s == "Cd"]]
+    nearest = [np.min(np.linalg.norm(cd - atoms.positions[k], axis=1)) for k in o_idx]
+    assert min(nearest) == pytest.approx(2.3, abs=0.01) and max(nearest) < 2.75
+    check_overlaps(atoms)  # no overlapping atoms
+
+
+def test_termination_of_user_model_completes_tetrahedron():
+    # Cd with two S of a perfect tetrahedron: the two O go to the two empty vertices
+    v = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / np.sqrt(3)
+    model = Atoms("CdS2", positions=[(0, 0, 0), 2.52 * v[0], 2.52 * v[1]])
+    out = terminate(model, element="O", distance=2.3)
+    o = out.positions[out.get_atomic_numbers() == 8]
+    assert len(o) == 2
+    got = sorted(map(tuple, np.round(o / 2.3, 6)))
+    assert np.allclose(got, sorted(map(tuple, np.round(v[2:], 6))), atol=1e-5)
+
+
+def test_octahedral_termination_of_user_model():
+    model = Atoms("CdS", positions=[(0, 0, 0), (2.7, 0, 0)])
+    out = terminate(model, geometry="octahedral")
+    rep = cluster_report(out, shell_size=6)
+    assert rep.formula == "CdSO5" and rep.min_coordination == 6
+    o = out.positions[2:]
+    assert np.allclose(np.linalg.norm(o, axis=1), 2.3)
+    assert np.sum(np.isclose(o[:, 0], -2.3, atol=1e-6)) == 1  # trans to the S
+
+
+def test_overlapping_atoms_refused(tmp_path):
+    path = tmp_path / "bad.xyz"
+    write(str(path), Atoms("CdS", positions=[(0, 0, 0), (0.5, 0, 0)]))
+    with pytest.raises(InputError, match="overlapping atoms"):
+        read_model(path)
+    with pytest.raises(InputError, match="not found"):
+        read_model(tmp_path / "missing.xyz")
+
+
+def test_read_model_roundtrip(tmp_path):
+    atoms, _ = build_cluster("rocksalt", n_atoms=27, terminate_with="O")
+    write(str(tmp_path / "m.extxyz"), atoms)
+    back = read_model(tmp_path / "m.extxyz")
+    assert back.get_chemical_formula() == atoms.get_chemical_formula()
+    assert np.allclose(back.positions, atoms.positions)
+
+
+def test_unique_absorbers_known_groups():
+    assert unique_absorbers(bulk_crystal("zincblende"), radius=6.0) == [(0, 1.0)]
+    assert unique_absorbers(bulk_crystal("wurtzite"), radius=6.0) == [(0, 1.0)]
+    # Cd13S4 (complete shells around a Cd): centre Cd, and 12 equivalent outer Cd (Td symmetry)
+    cluster = cut_cluster(bulk_crystal("zincblende"), n_atoms=17)
+    groups = unique_absorbers(cluster, radius=5.0)
+    assert [(i, round(w, 6)) for i, w in groups] == [(0, round(1 / 13, 6)), (1, round(12 / 13, 6))]
+    with pytest.raises(InputError, match="no Zn"):
+        unique_absorbers(cluster, element="Zn")
+
+
+def test_estimate_cost_is_atoms_within_radius_cubed():
+    crystal = bulk_crystal("zincblende")
+    assert estimate_cost(crystal, 0, 4.5) == 17 ** 3  # 1 + 4 S + 12 Cd
+    assert estimate_cost(crystal, 0, 3.0) == 5 ** 3
+
+
+def test_cli_cluster_build_json(tmp_path, capsys):
+    from xasmpi.cli import main
+
+    out = tmp_path / "zb.xyz"
+    with pytest.raises(SystemExit) as exc:
+        main(["cluster", "build", "--lattice", "zincblende", "--formula", "Cd37S20",
+              "--terminate", "O", "-o", str(out), "--json"])
+    assert exc.value.code == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["formula"].startswith("Cd37S20O") and rep["min_coordination"] == 4
+    assert len(read_model(out)) == rep["n_atoms"]
