@@ -290,9 +290,12 @@ def _tail(text: str) -> str:
 
 
 def _read_table(path: Path, skip: int) -> tuple[np.ndarray, np.ndarray]:
-    rows = path.read_text(errors="replace").splitlines()[skip:]
+    rows = [r.split() for r in path.read_text(errors="replace").splitlines()[skip:] if r.strip()]
+    short = [k + skip + 1 for k, r in enumerate(rows) if len(r) < 2]
+    if short:
+        raise ExternalProgramError(f"{path}: truncated FDMNES output (line {short[0]} incomplete)")
     try:
-        data = np.array([[float(v) for v in r.split()[:2]] for r in rows if r.strip()], float)
+        data = np.array([[float(v) for v in r[:2]] for r in rows], float)
     except ValueError as exc:
         raise ExternalProgramError(f"{path}: garbage in FDMNES output ({exc})") from None
     if data.ndim != 2 or data.shape[0] < 2 or data.shape[1] != 2 or not np.all(np.isfinite(data)):
