@@ -46,41 +46,48 @@ def _bcast_or_raise(comm, value, error):
     return value
 
 
-def _archive(path: Path, stamp: str) -> Path | None:
-    if path.exists():
-        dest = path.with_name(path.name + f".replaced-{stamp}")
-        os.replace(path, dest)
-        return dest
-    return None
+def _check_resume(job: Job, output: Path, restart: bool, stages: tuple[str, ...]) -> None:
+    """Rank 0: refuse to continue a stage whose settings changed, unless ``restart``.
 
-
-def _check_resume(job: Job, output: Path, restart: bool) -> None:
-    """Rank 0: refuse a changed job against existing results unless ``restart``."""
-    fp = job.fingerprint()
+    Each stage's fingerprint (the keys that change its results) is kept in
+    ``<output>.journal/manifest.json`` and in the output's root attributes.  With ``restart``
+    the changed stages' journals are moved aside and the old output is kept as a copy
+    ``<output>.replaced-<time>``; nothing is deleted.
+    """
     jdir = journal_dir(output)
     manifest = jdir / "manifest.json"
-    old = None
+    old: dict = {}
     if manifest.is_file():
-        old = json.loads(manifest.read_text()).get("fingerprint")
+        old = json.loads(manifest.read_text()).get("stages", {})
     elif output.is_file():
         try:
             import h5py
             with h5py.File(output, "r") as f:
-                old = f.attrs.get("job_fingerprint")
+                old = {k[len("fingerprint_"):]: v for k, v in f.attrs.items() if k.startswith("fingerprint_")}
         except OSError:
-            old = "unreadable"
-    if old is not None and old != fp:
-        if not restart:
-            raise CampaignError(f"{output}: existing results were made by a different job "
-                                f"(fingerprint {old} != {fp}); use --restart to start over "
-                                "(the old results are kept as *.replaced-<time>) or choose another output")
+            old = {}
+    changed = [s for s in stages if s in old and old[s] != job.fingerprint(s)]
+    if changed and not restart:
+        raise CampaignError(f"{output}: existing results of stage(s) {', '.join(changed)} were made by a "
+                            "different job (changed settings); use --restart to recompute them (the old "
+                            "results are kept as *.replaced-<time>) or choose another output")
+    if changed:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        for p in (output, jdir):
-            dest = _archive(p, stamp)
-            if dest:
-                log.info("--restart: kept previous %s as %s", p, dest)
+        if output.is_file():
+            dest = output.with_name(output.name + f".replaced-{stamp}")
+            shutil.copyfile(output, dest)
+            log.info("--restart: kept a copy of the previous results as %s", dest)
+        for s in changed:
+            moved = jdir.with_name(jdir.name + f".replaced-{stamp}")
+            for fpath in jdir.glob(f"{s}.*.jnl"):
+                moved.mkdir(exist_ok=True)
+                os.replace(fpath, moved / fpath.name)
+            log.info("--restart: stage %s starts over (its journals moved to %s)", s, moved)
     jdir.mkdir(parents=True, exist_ok=True)
-    manifest.write_text(json.dumps({"fingerprint": fp, "xasmpi": __version__, "job": job.source}))
+    merged = {**old, **{s: job.fingerprint(s) for s in stages}}
+    tmp = manifest.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"stages": merged, "xasmpi": __version__, "job": job.source}))
+    os.replace(tmp, manifest)
 
 
 def _root_attrs(f, job: Job, size: int) -> None:
@@ -118,7 +125,7 @@ def run_campaign(job: Job, *, stages: tuple[str, ...] | None = None, restart: bo
     if rank == 0:
         try:
             lock.acquire()
-            _check_resume(job, output, restart)
+            _check_resume(job, output, restart, stages)
             if output.is_file():
                 shutil.copyfile(output, partial)
             elif partial.exists():
@@ -150,6 +157,8 @@ def run_campaign(job: Job, *, stages: tuple[str, ...] | None = None, restart: bo
                 done = set(json.loads(f.attrs.get("stages_done", "[]"))) | set(stages)
                 f.attrs["stages_done"] = json.dumps(sorted(done, key=STAGES.index))
                 f.attrs["complete"] = True
+                for st in stages:
+                    f.attrs[f"fingerprint_{st}"] = job.fingerprint(st)
             os.replace(partial, output)
     finally:
         if rank == 0:

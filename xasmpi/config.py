@@ -303,13 +303,25 @@ class Job:
             d.pop(k)
         return d
 
-    def fingerprint(self) -> str:
-        """Hash of everything that changes results (not ``job.stages`` nor ``[run]``)."""
+    def fingerprint(self, stage: str | None = None) -> str:
+        """Hash of the keys that change a stage's results (all stages when ``stage`` is None).
+
+        ``job.stages``, ``job.output``, ``job.description`` and ``[run]`` never count.
+        """
         d = self.resolved()
-        d["job"].pop("stages")
-        d.pop("run")
-        blob = json.dumps(d, sort_keys=True, default=str).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        seed = d["job"]["seed"]
+        simulated = d["job"]["simulated"]
+        data = {k: d[k] for k in ("reduction", "wavelet", "spectra", "paths")}
+        parts = {
+            "selftest": {"seed": seed, "selftest": d["selftest"]},
+            "reduce": data,
+            "fit": {"seed": seed, "fit": d["fit"], **data},
+            "feff": {"feff": d["feff"], "fit": d["fit"], **data},
+            "xanes": {"xanes": d["xanes"], **data},
+            "analysis": {"analysis": d["analysis"]},
+        }
+        blob = parts[stage] if stage else {"parts": parts, "simulated": simulated}
+        return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     @property
     def configured_stages(self) -> Tuple[str, ...]:

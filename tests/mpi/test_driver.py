@@ -183,7 +183,7 @@ def test_changed_job_refused_unless_restart(tmp_path):
     run_cli(["run", job], cwd=tmp_path, check=True)
     before = read(tmp_path / "chg.h5")[0]
     p = run_cli(["run", job, "--set", "selftest.values=5"], n=2, cwd=tmp_path)
-    assert p.returncode == 2 and "different job" in p.stderr and "--restart" in p.stderr
+    assert p.returncode == 2 and "different job" in p.stderr and "selftest" in p.stderr and "--restart" in p.stderr
     assert np.array_equal(read(tmp_path / "chg.h5")[0], before)  # untouched
     p = run_cli(["run", job, "--set", "selftest.values=5", "--restart"], n=2, cwd=tmp_path, check=True)
     assert read(tmp_path / "chg.h5")[0].shape == (20, 5)

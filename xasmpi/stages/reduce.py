@@ -72,17 +72,38 @@ def paths(job: Job, cache: dict) -> dict:
     return out
 
 
-def feff_path(job: Job, p, cache: dict):
-    """A FEFF path for a ``[[paths]]`` entry with ``source = "feff"`` (also used by the FEFF route)."""
+def feff_path(job: Job, p, cache: dict, *, name: str | None = None):
+    """A FEFF path for a ``[[paths]]`` entry (its ``structure``, ``scatterer`` and ``r``).
+
+    Also used by the FEFF route.  ``structure`` is a crystal name of
+    :func:`xasmpi.exafs.feff.crystal` or an ASE-readable structure file; the absorber is its
+    first Cd atom (the job's absorbing element).  Runs are cached per (structure, radius,
+    version) and kept in ``<output>.work/feff/``.
+    """
+    from pathlib import Path as FilePath
+
     from xasmpi.exafs import feff
 
     runs = cache.setdefault("feff_runs", {})
     key = (p.structure, p.feff_radius, p.feff_version)
     if key not in runs:
-        runs[key] = feff.run_structure(p.structure, radius=p.feff_radius, version=p.feff_version,
-                                       workdir=feff_workdir(job, key))
-    return feff.path_for_shell(runs[key], name=p.name, scatterer=p.scatterer, r=p.r, n=p.n,
-                               sigma2=p.sigma2)
+        if FilePath(str(p.structure)).is_file():
+            from xasmpi.xanes.clusters import read_model
+
+            atoms = read_model(p.structure)
+        else:
+            atoms = feff.crystal(p.structure)
+        element = next((s.element for s in job.spectra if s.element), None) or "Cd"
+        idx = [i for i, s in enumerate(atoms.get_chemical_symbols()) if s == element]
+        if not idx:
+            raise ConfigError(f"{job.source}: paths '{p.name}': structure {p.structure} has no {element} absorber")
+        runs[key] = feff.run_feff(atoms, absorber_index=idx[0], radius=p.feff_radius,
+                                  workdir=feff_workdir(job, key), version=p.feff_version,
+                                  rmax_path=max(5.0, p.r + 0.5))
+    path = feff.feff_paths(runs[key], [(p.scatterer, p.r)], sigma2=p.sigma2)[0]
+    import dataclasses
+
+    return dataclasses.replace(path, name=name or p.name)
 
 
 def feff_workdir(job: Job, key) -> str:
