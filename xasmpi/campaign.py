@@ -231,6 +231,8 @@ def _run_stage(job: Job, name: str, comm, partial: Path, parallel: bool, retry_f
     try:
         if pending:
             run_tasks(plan, pending, comm=comm, on_results=on_results, progress=progress)
+            if progress is not None:
+                progress.line()
     finally:
         if journal:
             journal.close()
@@ -257,7 +259,6 @@ def _run_stage(job: Job, name: str, comm, partial: Path, parallel: bool, retry_f
                     stage_summary["failed_total"] = n_failed
                 mod.finalize(job, plan, fh, results)
             if plan.tasks:
-                progress.line() if progress.done else None
                 log.info("stage %s: %d/%d tasks ok, %d failed%s", name,
                          sum(1 for r in results.values() if r.status == OK), len(plan.tasks),
                          stage_summary["failed_total"],

@@ -221,7 +221,7 @@ class XanesSection:
     mode: Literal["green", "fdm"] = _f("green")
     radius: float = _f(4.5, "Å", 1.0, 15.0, "cluster radius of the calculation")
     emin: float = _f(-20.0, "eV", -200.0, 0.0, "energy range start, relative to the edge")
-    emax: float = _f(60.0, "eV", 1.0, 1000.0)
+    emax: float = _f(100.0, "eV", 1.0, 1000.0, "energy range end (a post-edge is needed to normalise)")
     estep: float = _f(1.0, "eV", 0.01, 20.0)
     scf: bool = _f(False)
     convolution: bool = _f(True)
@@ -230,7 +230,7 @@ class XanesSection:
     timeout: float = _f(1800.0, "s", 1.0, 1e6, "per FDMNES run")
     candidates: Tuple[XanesCandidate, ...] = _f(())
     measured: Tuple[str, ...] = _f((), doc="spectra (names) to compare with")
-    window: Tuple[float, float] = _f((-20.0, 60.0), "eV", -200.0, 1000.0, "comparison window relative to the edge")
+    window: Tuple[float, float] = _f((-20.0, 100.0), "eV", -200.0, 1000.0, "comparison window relative to the measured edge")
     lcf: Tuple[Tuple[str, ...], ...] = _f((), doc="candidate combinations for linear-combination fits")
 
 

@@ -112,9 +112,10 @@ def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
     for name, info in plan.extra["candidates"].items():
         g = f[f"/xanes/{name}"]
         a = g["absorbers"]
-        for key in ("index", "weight", "input_text", "energy", "mu", "structure"):
+        for key in ("index", "weight", "input_text"):
             if key in a:
                 del a[key]
+        for key in ("energy", "mu", "structure"):
             if key in g:
                 del g[key]
         sites = info["sites"]

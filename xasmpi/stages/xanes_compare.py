@@ -1,0 +1,102 @@
+"""Comparison of simulated candidates with measured XANES (rank 0, after the FDMNES tasks).
+
+Measured and simulated spectra are normalised the same way (:func:`xasmpi.xanes.compare.normalize`);
+each candidate is aligned to each measured spectrum (shift, extra Gaussian/Lorentzian
+broadening, amplitude scale; bounded) and ranked by R-factor over ``[xanes] window``;
+``[xanes] lcf`` combinations are fitted as non-negative weighted sums (weights sum to 1).
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+
+from xasmpi.config import Job
+
+log = logging.getLogger("xasmpi")
+
+
+def _ds(g, name, data, units=None):
+    d = g.create_dataset(name, data=data)
+    if units:
+        d.attrs["units"] = units
+    return d
+
+
+def compare(job: Job, f) -> None:
+    import h5py
+
+    from xasmpi.exafs.io import read_spectrum
+    from xasmpi.xanes.compare import AlignSettings, aligned_on, lcf, normalize, rank_candidates
+
+    x = job.xanes
+    if "/xanes/measured" in f:
+        del f["/xanes/measured"]
+    if "/xanes/comparison" in f:
+        del f["/xanes/comparison"]
+    sims = {}
+    for c in x.candidates:
+        g = f.get(f"/xanes/{c.name}")
+        if g is None or not np.all(np.isfinite(g["mu"][:])):
+            log.warning("xanes: candidate %s has no complete spectrum; left out of the comparison", c.name)
+            continue
+        sims[c.name] = normalize(g["energy"][:], g["mu"][:], name=c.name)
+    if not x.measured:
+        return
+    settings = AlignSettings(window=tuple(x.window))
+    mg = f.require_group("/xanes/measured")
+    cg = f.require_group("/xanes/comparison")
+    cg.attrs["window"] = list(x.window)
+    cg.attrs["method"] = ("normalised alike (larch pre_edge); edge = max of the first derivative; candidates "
+                          "aligned by shift + extra Gaussian/Lorentzian broadening + scale, ranked by R-factor")
+    ranking = {}
+    str_t = h5py.string_dtype()
+    for name in x.measured:
+        spec = job.spectrum(name)
+        s = read_spectrum(spec.file, name=name, fmt=spec.format, absorbance=spec.absorbance,
+                          columns=spec.columns or None, element=spec.element, edge=spec.edge,
+                          athena_group=spec.athena_group)
+        meas = normalize(s.energy, s.mu, name=name)
+        g = mg.create_group(name)
+        _ds(g, "energy", meas.energy, "eV")
+        _ds(g, "norm", meas.norm, "1")
+        _ds(g, "deriv", meas.dnorm, "1/eV")
+        g.attrs["edge"] = meas.e0
+        g.attrs["edge_step"] = meas.edge_step
+        if not sims:
+            continue
+        rows = rank_candidates(meas, sims, settings=settings)
+        t = cg.create_group(name)
+        t.create_dataset("candidate", data=np.array([r.name for r in rows], dtype=object), dtype=str_t)
+        for key in ("shift", "gauss_fwhm", "lorentz_fwhm", "scale", "r_factor"):
+            _ds(t, key, np.array([getattr(r.alignment, key) for r in rows]), "1" if key in ("scale", "r_factor") else "eV")
+        al = {r.name: r.alignment for r in rows}
+        fits = t.create_group("aligned")
+        for r in rows:
+            a = fits.create_group(r.name)
+            _ds(a, "energy", r.alignment.energy, "eV")
+            _ds(a, "data", r.alignment.data, "1")
+            _ds(a, "model", r.alignment.model, "1")
+        ranking[name] = [{"candidate": r.name, "r_factor": r.alignment.r_factor, "shift": r.alignment.shift}
+                         for r in rows]
+        log.info("xanes %s: ranking %s", name, ", ".join(f"{r.name} (R={r.alignment.r_factor:.4f})" for r in rows))
+        for combo in x.lcf:
+            combo = [c for c in combo if c in al]
+            if len(combo) < 2:
+                continue
+            e = al[combo[0]].energy
+            comps = {c: (e, aligned_on(sims[c], al[c], e)) for c in combo}
+            res = lcf(e, al[combo[0]].data, comps, sum_to_one=True)
+            lg = cg.require_group(f"lcf/{name}").create_group("+".join(combo))
+            lg.create_dataset("names", data=np.array(res.names, dtype=object), dtype=str_t)
+            _ds(lg, "weights", res.weights, "1")
+            _ds(lg, "errors", res.errors, "1")
+            _ds(lg, "energy", e, "eV")
+            _ds(lg, "data", al[combo[0]].data, "1")
+            _ds(lg, "model", res.model, "1")
+            lg.attrs["r_factor"] = res.r_factor
+            log.info("xanes %s LCF %s: %s, R=%.4f", name, "+".join(combo),
+                     ", ".join(f"{n} {w:.3f}±{s:.3f}" for n, w, s in zip(res.names, res.weights, res.errors)),
+                     res.r_factor)
+    cg.attrs["ranking"] = json.dumps(ranking)
