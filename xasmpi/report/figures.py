@@ -1,0 +1,778 @@
+"""Figures of the report (the paper's Figs. 1–4), drawn with matplotlib's Agg backend.
+
+Each ``fig_*`` function takes an open results file and a :class:`FigureContext` and returns
+the files it wrote.  When its data are absent it raises :class:`SkipFigure` with the
+reason, which the report lists.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import h5py
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from xasmpi.report.tables import (  # noqa: E402
+    SIMULATED_LABEL,
+    decode,
+    read_lcf,
+    replicate_samples,
+    spectrum_names,
+    spectrum_role,
+)
+
+__all__ = ["FigureContext", "SkipFigure", "FIGURES", "TETRAHEDRAL_DEG", "overlap_from_histograms",
+           "read_overlap"]
+
+TETRAHEDRAL_DEG = float(np.degrees(np.arccos(-1.0 / 3.0)))  # 109.47°
+_COLOURS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+class SkipFigure(Exception):
+    """The figure's data are absent; the message is the reason shown in the report."""
+
+
+@dataclass(frozen=True)
+class FigureContext:
+    """Where and how figures are written.
+
+    Attributes
+    ----------
+    out_dir : pathlib.Path
+        Output folder.
+    formats : tuple of str
+        File formats (``png``, ``pdf``, ...).
+    dpi : int
+        Raster resolution (dots per inch).
+    simulated : bool
+        Mark every figure "SIMULATED DATA".
+    """
+
+    out_dir: Path
+    formats: tuple[str, ...] = ("png", "pdf")
+    dpi: int = 150
+    simulated: bool = False
+
+
+def _title(fig, text: str, ctx: FigureContext) -> None:
+    if ctx.simulated:
+        fig.suptitle(f"{text}\n[{SIMULATED_LABEL}]", fontsize=11, color="firebrick")
+    else:
+        fig.suptitle(text, fontsize=11)
+
+
+def _save(fig, stem: str, ctx: FigureContext) -> list[Path]:
+    out = []
+    fig.tight_layout()
+    for fmt in ctx.formats:
+        p = ctx.out_dir / f"{stem}.{fmt}"
+        fig.savefig(p, dpi=ctx.dpi, bbox_inches="tight", pad_inches=0.08)
+        out.append(p)
+    plt.close(fig)
+    return out
+
+
+def _arr(g: h5py.Group, key: str) -> np.ndarray | None:
+    if key in g and isinstance(g[key], h5py.Dataset):
+        return np.asarray(g[key][()], dtype=float)
+    return None
+
+
+def _kweight(g: h5py.Group, default: int = 2) -> int:
+    for obj, key in ((g.get("kwchi"), "kweight"), (g, "kweight"), (g.get("fit"), "kweight")):
+        if obj is not None and key in obj.attrs:
+            try:
+                return int(round(float(obj.attrs[key])))
+            except (TypeError, ValueError):
+                pass
+    return default
+
+
+def _ordered_spectra(f: h5py.File) -> list[tuple[str, str]]:
+    """(name, role) with references first, then samples (each sorted)."""
+    names = spectrum_names(f)
+    roles = {n: spectrum_role(f, n) for n in names}
+    refs = [n for n in names if roles[n] == "reference"]
+    rest = [n for n in names if roles[n] != "reference"]
+    return [(n, roles[n]) for n in refs + rest]
+
+
+def _colour_map(names: list[str], roles: dict[str, str]) -> dict[str, str]:
+    cyc = itertools.cycle(_COLOURS)
+    out = {}
+    greys = itertools.cycle(["black", "dimgrey", "grey"])
+    for n in names:
+        out[n] = next(greys) if roles.get(n) == "reference" else next(cyc)
+    return out
+
+
+def _colours(f: h5py.File) -> dict[str, str]:
+    sp = _ordered_spectra(f)
+    return _colour_map([n for n, _ in sp], dict(sp))
+
+
+def _label(name: str, role: str) -> str:
+    return f"{name} (ref.)" if role == "reference" else name
+
+
+# --------------------------------------------------------------------------------------
+# Fig. 1
+# --------------------------------------------------------------------------------------
+
+
+def fig1a_chik(f: h5py.File, ctx: FigureContext) -> list[Path]:
+    """Fig. 1a: k²χ(k) of samples and references, offset stack."""
+    data = []
+    for name, role in _ordered_spectra(f):
+        g = f["exafs"][name]
+        k, chi = _arr(g, "k"), _arr(g, "chi")
+        if k is None or chi is None or k.shape != chi.shape:
+            continue
+        data.append((name, role, k, k ** 2 * chi))
+    if not data:
+        raise SkipFigure("no /exafs/<spectrum>/{k, chi}")
+    col = _colours(f)
+    amp = max(float(np.nanmax(np.abs(y[(k >= 2)]))) if np.any(k >= 2) else float(np.nanmax(np.abs(y)))
+              for _, _, k, y in data)
+    step = 1.6 * amp if amp > 0 else 1.0
+    fig, ax = plt.subplots(figsize=(6.4, 1.3 + 1.1 * len(data)))
+    kmax = 0.0
+    for i, (name, role, k, y) in enumerate(data):
+        nz = np.nonzero(y)[0]
+        kmax = max(kmax, float(k[nz[-1]]) if nz.size else float(k[-1]))
+        ax.plot(k, y + i * step, color=col[name], lw=1.1)
+        ax.text(0.3, i * step + 0.25 * step, _label(name, role), color=col[name], fontsize=9, va="bottom")
+    ax.set_xlim(0, kmax if kmax > 0 else None)
+    ax.set_xlabel(r"$k$ (Å$^{-1}$)")
+    ax.set_ylabel(r"$k^2\chi(k)$ (Å$^{-2}$), offset")
+    ax.set_ylim(-step * 0.8, (len(data) - 0.2) * step)
+    _title(fig, "Fig. 1a  EXAFS $k^2\\chi(k)$", ctx)
+    return _save(fig, "fig1a_k2chi", ctx)
+
+
+def fig1b_chir(f: h5py.File, ctx: FigureContext) -> list[Path]:
+    """Fig. 1b: |χ(R)| with an inset zooming on the second shell (3–4.5 Å)."""
+    data = []
+    for name, role in _ordered_spectra(f):
+        g = f["exafs"][name]
+        r, mag = _arr(g, "r"), _arr(g, "chir_mag")
+        if r is None or mag is None or r.shape != mag.shape:
+            continue
+        data.append((name, role, r, mag, _kweight(g)))
+    if not data:
+        raise SkipFigure("no /exafs/<spectrum>/{r, chir_mag}")
+    col = _colours(f)
+    w = data[0][4]
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    rmax = min(6.0, max(float(r[-1]) for _, _, r, _, _ in data))
+    ymax = 0.0
+    for name, role, r, mag, _ in data:
+        ax.plot(r, mag, color=col[name], lw=1.2, label=_label(name, role))
+        sel = r <= rmax
+        ymax = max(ymax, float(np.nanmax(mag[sel])) if sel.any() else 0.0)
+    ax.set_xlim(0, rmax)
+    ax.set_ylim(0, 1.7 * ymax if ymax > 0 else None)  # head-room for the inset
+    ax.set_xlabel(r"$R$ (Å, no phase correction)")
+    ax.set_ylabel(rf"$|\chi(R)|$ (Å$^{{-{w + 1}}}$)")
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    lo, hi = 3.0, 4.5
+    ax.axvspan(lo, hi, color="0.9", zorder=0)
+    ins = ax.inset_axes([0.64, 0.56, 0.34, 0.36])
+    iy = 0.0
+    for name, _, r, mag, _ in data:
+        sel = (r >= lo) & (r <= hi)
+        if sel.any():
+            ins.plot(r[sel], mag[sel], color=col[name], lw=1.2)
+            iy = max(iy, float(np.nanmax(mag[sel])))
+    ins.set_xlim(lo, hi)
+    if iy > 0:
+        ins.set_ylim(0, 1.1 * iy)
+    ins.set_title(f"second shell ({lo:g}–{hi:g} Å, shaded)", fontsize=8)
+    ins.set_xlabel("R (Å)", fontsize=7, labelpad=1)
+    ins.set_ylabel(rf"$|\chi(R)|$ (Å$^{{-{w + 1}}}$)", fontsize=7, labelpad=1)
+    ins.tick_params(labelsize=7)
+    _title(fig, "Fig. 1b  Fourier-transform magnitude", ctx)
+    return _save(fig, "fig1b_chir", ctx)
+
+
+def fig1c_wavelet(f: h5py.File, ctx: FigureContext) -> list[Path]:
+    """Fig. 1c: wavelet modulus maps, one panel per spectrum (R vs k, colourbar)."""
+    data = []
+    for name, role in _ordered_spectra(f):
+        g = f["exafs"][name]
+        if "wavelet" not in g:
+            continue
+        wg = g["wavelet"]
+        k, r, mod = _arr(wg, "k"), _arr(wg, "r"), _arr(wg, "modulus")
+        if k is None or r is None or mod is None or mod.ndim != 2:
+            continue
+        if mod.shape == (k.size, r.size) and mod.shape != (r.size, k.size):
+            mod = mod.T
+        if mod.shape != (r.size, k.size):
+            continue
+        data.append((name, role, k, r, mod, decode(wg.attrs.get("kind", "")), wg.attrs.get("kweight", None)))
+    if not data:
+        raise SkipFigure("no /exafs/<spectrum>/wavelet/{k, r, modulus}")
+    n = len(data)
+    ncol = min(n, 3)
+    nrow = math.ceil(n / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 3.4 * nrow + 0.4), squeeze=False)
+    for ax, (name, role, k, r, mod, kind, kw) in zip(axes.flat, data):
+        sel = r <= 6.0 if np.any(r <= 6.0) else slice(None)
+        im = ax.pcolormesh(k, r[sel], mod[sel], shading="auto", cmap="viridis")
+        cb = fig.colorbar(im, ax=ax, pad=0.02)
+        cb.set_label("|W(k, R)| (arb. units)", fontsize=8)
+        cb.ax.tick_params(labelsize=7)
+        ax.set_xlabel(r"$k$ (Å$^{-1}$)")
+        ax.set_ylabel(r"$R$ (Å)")
+        ax.set_title(_label(name, role) + (f"  [{kind}]" if kind else ""), fontsize=9)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    kwtxt = f"$k^{{{int(data[0][6])}}}$-weighted" if data[0][6] is not None else ""
+    _title(fig, f"Fig. 1c  Wavelet transform modulus {kwtxt}".rstrip(), ctx)
+    return _save(fig, "fig1c_wavelet", ctx)
+
+
+# --------------------------------------------------------------------------------------
+# Fig. 2
+# --------------------------------------------------------------------------------------
+
+
+def fig2a_fits(f: h5py.File, ctx: FigureContext) -> list[Path]:
+    """Fig. 2a: data, model-free fit and FEFF-route fit per fitted spectrum (offset stack)."""
+    data = []
+    notes = []
+    for name, role in _ordered_spectra(f):
+        g = f["exafs"][name]
+        if "fit" not in g:
+            continue
+        fg = g["fit"]
+        space = decode(fg.attrs.get("space", "k")).strip().lower() or "k"
+        xkey = "r" if space == "r" and "r" in fg else "k"
+        x, y, m = _arr(fg, xkey), _arr(fg, "data"), _arr(fg, "model")
+        if x is None or y is None or m is None or not (x.shape == y.shape == m.shape) or x.ndim != 1:
+            notes.append(f"{name}: fit/{{{xkey}, data, model}} missing or of different shapes")
+            continue
+        feff = None
+        if "feff" in g and "model" in g["feff"]:
+            fm = _arr(g["feff"], "model")
+            fx = _arr(g["feff"], xkey)
+            if fm is not None and fm.shape == x.shape:
+                feff = (x, fm)
+            elif fm is not None and fx is not None and fx.shape == fm.shape:
+                feff = (fx, fm)
+        data.append((name, role, xkey, x, y, m, feff, _kweight(g)))
+    if not data:
+        raise SkipFigure("no /exafs/<sample>/fit/{k, data, model}" + (f" ({'; '.join(notes)})" if notes else ""))
+    col = _colours(f)
+    amp = max(float(np.nanmax(np.abs(d[4]))) for d in data)
+    amp = amp if amp > 0 else 1.0
+    step = 2.4 * amp
+    fig, ax = plt.subplots(figsize=(6.8, 1.6 + 1.5 * len(data)))
+    any_feff = False
+    for i, (name, role, xkey, x, y, m, feff, w) in enumerate(data):
+        off = i * step
+        ax.plot(x, y + off, color=col[name] if role != "reference" else "tab:grey", lw=1.6, alpha=0.9)
+        ax.plot(x, m + off, color="black", lw=1.0)
+        if feff is not None:
+            any_feff = True
+            ax.plot(feff[0], feff[1] + off, color="black", lw=1.0, ls="--")
+        ax.text(float(x[0]), off + 1.02 * amp, _label(name, role), fontsize=9, va="bottom",
+                color=col[name] if role != "reference" else "dimgrey")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color="tab:blue", lw=1.6, label="data (coloured)"),
+               Line2D([], [], color="black", lw=1.0, label="model-free fit")]
+    if any_feff:
+        handles.append(Line2D([], [], color="black", lw=1.0, ls="--", label="FEFF-route fit"))
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14),
+              ncol=len(handles), fontsize=8, frameon=False)
+    w = data[0][7]
+    if data[0][2] == "r":
+        ax.set_xlabel(r"$R$ (Å)")
+        ax.set_ylabel(rf"$|\chi(R)|$ (Å$^{{-{w + 1}}}$), offset")
+    else:
+        ax.set_xlabel(r"$k$ (Å$^{-1}$)")
+        ax.set_ylabel(rf"$k^{{{w}}}\chi(k)$ (Å$^{{-{w}}}$), offset")
+    ax.set_ylim(-1.1 * amp, (len(data) - 1) * step + 1.45 * amp)
+    _title(fig, "Fig. 2a  Model-free and FEFF-route fits", ctx)
+    return _save(fig, "fig2a_fits", ctx)
+
+
+def _hist_density(edges: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    w = np.diff(edges)
+    tot = float(np.sum(counts))
+    return counts / (tot * w) if tot > 0 else np.zeros_like(w)
+
+
+def overlap_from_histograms(e1: np.ndarray, d1: np.ndarray, e2: np.ndarray, d2: np.ndarray) -> float:
+    """Overlap coefficient ∫ min(p1, p2) dx of two piecewise-constant densities.
+
+    Parameters
+    ----------
+    e1, e2 : numpy.ndarray
+        Bin edges (unit of the variable).
+    d1, d2 : numpy.ndarray
+        Unit-area densities on those bins (1/unit).
+
+    Returns
+    -------
+    float
+        OVL in [0, 1], exact for the two step functions (on the union of the edges).
+    """
+    grid = np.union1d(e1, e2)
+    mid = 0.5 * (grid[1:] + grid[:-1])
+
+    def at(e, d):
+        i = np.searchsorted(e, mid, side="right") - 1
+        inside = (i >= 0) & (i < d.size)
+        out = np.zeros_like(mid)
+        out[inside] = d[i[inside]]
+        return out
+
+    return float(np.clip(np.sum(np.minimum(at(e1, d1), at(e2, d2)) * np.diff(grid)), 0.0, 1.0))
+
+
+def read_overlap(f: h5py.File) -> dict[str, dict[str, float]]:
+    """Overlap coefficients stored in ``/analysis/overlap``: ``{path: {"A vs B": ovl}}``.
+
+    Accepted shapes (the layout leaves this open): attributes or scalar datasets named
+    ``<path>`` (float, or JSON ``{pair: value}``) or ``<path>/<pair>`` / ``<path>.<pair>``;
+    sub-groups ``<path>`` whose numeric attributes / scalar datasets are keyed by pair;
+    an ``n×n`` dataset ``<path>`` (or ``<path>/ovl``, ``matrix``) with attribute
+    ``samples``.  Pairs written ``A|B``, ``A,B``, ``A:B`` or ``A vs B`` are shown as ``A vs B``.
+    """
+    out: dict[str, dict[str, float]] = {}
+    if "analysis" not in f or "overlap" not in f["analysis"]:
+        return out
+
+    def pair(s: str) -> str:
+        for sep in ("|", " vs ", ",", ":", "/", "__"):
+            if sep in s:
+                a, b = s.split(sep, 1)
+                return f"{a.strip()} vs {b.strip()}"
+        return s
+
+    def put(path: str, key: str, val) -> None:
+        if isinstance(val, (str, bytes, np.bytes_)):
+            try:
+                val = json.loads(decode(val))
+            except ValueError:
+                return
+        if isinstance(val, dict):
+            for k, v in val.items():
+                if isinstance(v, dict):
+                    put(k if not path else path, k if path else "", v)
+                elif _num(v) is not None:
+                    if path:
+                        out.setdefault(path, {})[pair(k)] = _num(v)
+                    else:
+                        out.setdefault(k, {})["all samples"] = _num(v)
+            return
+        v = _num(val)
+        if v is None:
+            return
+        if path:
+            out.setdefault(path, {})[pair(key) if key else "all samples"] = v
+        elif "/" in key or "." in key:
+            p, k = key.replace(".", "/", 1).split("/", 1)
+            out.setdefault(p, {})[pair(k)] = v
+        else:
+            out.setdefault(key, {})["all samples"] = v
+
+    def matrix(path: str, d: h5py.Dataset, samples) -> None:
+        m = np.asarray(d[()], dtype=float)
+        s = [decode(x) for x in np.atleast_1d(samples)]
+        if m.ndim == 2 and m.shape == (len(s), len(s)):
+            for i, j in itertools.combinations(range(len(s)), 2):
+                out.setdefault(path, {})[f"{s[i]} vs {s[j]}"] = float(m[i, j])
+
+    root = f["analysis/overlap"]
+    skip_attrs = {"method", "units", "bins", "description", "definition", "samples", "bw_method"}
+    if isinstance(root, h5py.Dataset):
+        if "samples" in root.attrs and "path" in root.attrs:
+            matrix(decode(root.attrs["path"]), root, root.attrs["samples"])
+        return out
+    for k, v in root.attrs.items():
+        if k not in skip_attrs:
+            put("", k, v)
+    for k, obj in root.items():
+        if isinstance(obj, h5py.Dataset):
+            if obj.ndim == 2 and "samples" in obj.attrs:
+                matrix(k, obj, obj.attrs["samples"])
+            elif obj.size == 1:
+                put("", k, obj[()].item() if hasattr(obj[()], "item") else obj[()])
+        elif isinstance(obj, h5py.Group):
+            for a, v in obj.attrs.items():
+                if a not in skip_attrs:
+                    put(k, a, v)
+            for dk, d in obj.items():
+                if isinstance(d, h5py.Dataset):
+                    if d.ndim == 2:
+                        samples = d.attrs.get("samples", obj.attrs.get("samples"))
+                        if samples is not None:
+                            matrix(k, d, samples)
+                    elif d.size == 1:
+                        put(k, dk, d[()].item() if hasattr(d[()], "item") else d[()])
+    return out
+
+
+def _num(v) -> float | None:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def n_distributions(f: h5py.File) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None, str]]]:
+    """N·S0² distributions ``{path: {sample: (edges, density, samples or None, source)}}``.
+
+    From ``/exafs/<s>/stats/hist/<path>/{edges, counts}`` when present, else from the
+    ``<path>.n`` column of the replicates with status 1 (numpy 'auto' bins).
+    """
+    out: dict[str, dict] = {}
+    for s in spectrum_names(f):
+        g = f["exafs"][s]
+        rep = replicate_samples(g)
+        reps = rep[0] if rep is not None else {}
+        paths_done = set()
+        hg = g.get("stats/hist") if "stats" in g else None
+        if isinstance(hg, h5py.Group):
+            for p, hp in hg.items():
+                if not isinstance(hp, h5py.Group) or "edges" not in hp or "counts" not in hp:
+                    continue
+                e = np.asarray(hp["edges"][()], dtype=float)
+                c = np.asarray(hp["counts"][()], dtype=float)
+                if e.ndim != 1 or c.ndim != 1 or e.size != c.size + 1:
+                    continue
+                out.setdefault(p, {})[s] = (e, _hist_density(e, c), reps.get((p, "n")), "stats/hist")
+                paths_done.add(p)
+        for (p, par), col in reps.items():
+            if par != "n" or p is None or p in paths_done:
+                continue
+            col = col[np.isfinite(col)]
+            if col.size < 2:
+                continue
+            e = np.histogram_bin_edges(col, bins="auto")
+            if e.size > 81:
+                e = np.histogram_bin_edges(col, bins=80)
+            c, _ = np.histogram(col, bins=e)
+            out.setdefault(p, {})[s] = (e, _hist_density(e, c.astype(float)), col, "replicates")
+    return out
+
+
+def overlaps(f: h5py.File, dists: dict | None = None) -> dict[str, dict[str, tuple[float, str]]]:
+    """OVL per path and sample pair: from ``/analysis/overlap`` if there, else computed.
+
+    Computed values use common bins: the pooled replicates' 'auto' bins when both samples
+    have replicates, otherwise the exact ∫min of the two stored histograms.
+
+    Returns
+    -------
+    dict
+        ``{path: {"A vs B": (ovl, "file" | "computed")}}``.
+    """
+    dists = n_distributions(f) if dists is None else dists
+    stored = read_overlap(f)
+    out: dict[str, dict[str, tuple[float, str]]] = {}
+    for p, by_s in dists.items():
+        if p in stored and stored[p]:
+            out[p] = {k: (v, "file") for k, v in stored[p].items()}
+            continue
+        res = {}
+        for a, b in itertools.combinations(sorted(by_s), 2):
+            ea, da, xa, _ = by_s[a]
+            eb, db, xb, _ = by_s[b]
+            if xa is not None and xb is not None and xa.size > 1 and xb.size > 1:
+                e = np.histogram_bin_edges(np.concatenate([xa, xb]), bins="auto")
+                pa, _ = np.histogram(xa, bins=e, density=True)
+                pb, _ = np.histogram(xb, bins=e, density=True)
+                ovl = float(np.clip(np.sum(np.minimum(pa, pb) * np.diff(e)), 0, 1))
+            else:
+                ovl = overlap_from_histograms(ea, da, eb, db)
+            res[f"{a} vs {b}"] = (ovl, "computed")
+        if res:
+            out[p] = res
+    for p, d in stored.items():  # stored values for paths without distributions
+        out.setdefault(p, {k: (v, "file") for k, v in d.items()})
+    return out
+
+
+def _path_order(f: h5py.File, paths: list[str]) -> list[str]:
+    """``paths`` in the order of the fitted-parameter names (Cd-O, Cd-S, Cd-Cd), others last."""
+    order: list[str] = []
+    for s in spectrum_names(f):
+        rep = replicate_samples(f["exafs"][s])
+        for p, _ in (rep[0] if rep is not None else {}):
+            if p is not None and p not in order:
+                order.append(p)
+    return [p for p in order if p in paths] + sorted(p for p in paths if p not in order)
+
+
+def fig2b_histograms(f: h5py.File, ctx: FigureContext) -> list[Path]:
+    """Fig. 2b: N·S0² histograms per path and sample, with the overlap coefficient."""
+    dists = n_distributions(f)
+    if not dists:
+        raise SkipFigure("no /exafs/<sample>/stats/hist/<path> and no replicates/params with status 1")
+    ovl = overlaps(f, dists)
+    col = _colours(f)
+    paths = _path_order(f, list(dists))
+    n = len(paths)
+    ncol = min(n, 3)
+    nrow = math.ceil(n / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.3 * ncol, 3.5 * nrow + 0.5), squeeze=False)
+    for ax, p in zip(axes.flat, paths):
+        for s, (e, d, _, _) in dists[p].items():
+            ax.stairs(d, e, color=col.get(s, "black"), lw=1.3, label=s)
+            ax.stairs(d, e, color=col.get(s, "black"), fill=True, alpha=0.18)
+        ax.set_title(p, fontsize=10)
+        ax.set_xlabel(r"$N S_0^2$ (dimensionless)")
+        ax.set_ylabel("probability density (dimensionless)")
+        if p in ovl:
+            txt = "\n".join(f"OVL {k}: {v:.2f}" + (" (file)" if src == "file" else "")
+                            for k, (v, src) in ovl[p].items())
+            ax.text(0.98, 0.97, txt, transform=ax.transAxes, ha="right", va="top", fontsize=7,
+                    bbox=dict(boxstyle="round", fc="white", ec="0.8", alpha=0.85))
+        ax.legend(loc="upper left", fontsize=7, frameon=False)
+        ax.set_ylim(0, ax.get_ylim()[1] * (1.0 + 0.12 * max(1, len(ovl.get(p, {})))))
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    _title(fig, "Fig. 2b  Distributions of fitted $N S_0^2$ over replicate fits", ctx)
+    return _save(fig, "fig2b_n_histograms", ctx)
+
+
+# --------------------------------------------------------------------------------------
+# Fig. 3
+# --------------------------------------------------------------------------------------
+
+
+def _measured_xanes(f: h5py.File) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray | None, float | None]]:
+    if "xanes/measured" not in f:
+        return []
+    out = []
+    for name, g in f["xanes/measured"].items():
+        if not isinstance(g, h5py.Group):
+            continue
+        e, nrm, der = _arr(g, "energy"), _arr(g, "norm"), _arr(g, "deriv")
+        if e is None or nrm is None or e.shape != nrm.shape:
+            continue
+        if der is not None and der.shape != e.shape:
+            der = None
+        if der is None:
+            der = np.gradient(nrm, e)
+        edge = _num(g.attrs.get("edge")) if "edge" in g.attrs else None
+        out.append((name, e, nrm, der, edge))
+    return out
+
+
+def fig3a_xanes_measured(f: h5py.File, ctx: FigureContext) -> list[Path]:
+    """Fig. 3a: normalised measured XANES and first derivatives, edge positions marked."""
+    data = _measured_xanes(f)
+    if not data:
+        raise SkipFigure("no /xanes/measured/<spectrum>/{energy, norm}")
+    # group spectra whose edges are far apart (e.g. K and L3) into separate columns
+    edges_ = [d[4] if d[4] is not None else float(d[1][np.argmax(d[3])]) for d in data]
+    order = np.argsort(edges_)
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and edges_[i] - edges_[groups[-1][-1]] < 300.0:
+            groups[-1].append(int(i))
+        else:
+            groups.append([int(i)])
+    ncol = len(groups)
+    fig, axes = plt.subplots(2, ncol, figsize=(6.0 * ncol, 6.2), squeeze=False, sharex="col",
+                             gridspec_kw={"height_ratios": [1.6, 1]})
+    cyc = {d[0]: c for d, c in zip(data, itertools.cycle(_COLOURS))}
+    for j, grp in enumerate(groups):
+        top, bot = axes[0, j], axes[1, j]
+        lo = min(edges_[i] for i in grp) - 30.0
+        hi = max(edges_[i] for i in grp) + 70.0
+        for i in grp:
+            name, e, nrm, der, edge = data[i]
+            c = cyc[name]
+            sel = (e >= lo) & (e <= hi)
+            top.plot(e[sel], nrm[sel], color=c, lw=1.3, label=name)
+            bot.plot(e[sel], der[sel], color=c, lw=1.1)
+            if edge is not None:
+                for ax in (top, bot):
+                    ax.axvline(edge, color=c, ls=":", lw=1.0)
+                bot.text(0.98, 0.94 - 0.09 * grp.index(i), f"edge {name}: {edge:.1f} eV",
+                         transform=bot.transAxes, ha="right", va="top", fontsize=8, color=c)
+        top.set_xlim(lo, hi)
+        top.set_ylabel(r"normalised $\mu(E)$ (dimensionless)")
+        bot.set_ylabel(r"d$\mu$/d$E$ (eV$^{-1}$)")
+        bot.set_xlabel("E (eV)")
+        top.legend(loc="lower right", fontsize=8, frameon=False)
+        top.set_title("dotted lines: edge = max of the first derivative", fontsize=8)
+    _title(fig, "Fig. 3a  Measured XANES and first derivatives", ctx)
+    return _save(fig, "fig3a_xanes_measured", ctx)
+
+
+def _candidates(f: h5py.File) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+    if "xanes" not in f:
+        return []
+    out = []
+    for name, g in f["xanes"].items():
+        if name in ("measured", "comparison") or not isinstance(g, h5py.Group):
+            continue
+        e, mu = _arr(g, "energy"), _arr(g, "mu")
+        if e is None or mu is None or e.shape != mu.shape or e.ndim != 1:
+            continue
+        out.append((name, decode(g.attrs.get("formula", "")), e, mu))
+    return out
+
+
+def fig3b_xanes_candidates(f: h5py.File, ctx: FigureContext) -> list[Path]:
+    """Fig. 3b: FDMNES spectra of the candidate clusters (offset stack)."""
+    data = _candidates(f)
+    if not data:
+        raise SkipFigure("no /xanes/<candidate>/{energy, mu}")
+    fig, ax = plt.subplots(figsize=(6.4, 1.6 + 0.9 * len(data)))
+    for i, ((name, formula, e, mu), c) in enumerate(zip(data, itertools.cycle(_COLOURS))):
+        tail = mu[-max(3, mu.size // 10):]
+        scale = float(np.mean(tail)) if np.mean(tail) > 0 else float(np.max(np.abs(mu)) or 1.0)
+        ax.plot(e, mu / scale + 0.8 * i, color=c, lw=1.3)
+        lab = f"{name}" + (f" ({formula})" if formula and formula != name else "")
+        ax.text(e[-1], 0.8 * i + 1.05, lab, ha="right", va="bottom", fontsize=8, color=c)
+    ax.set_ylim(top=ax.get_ylim()[1] + 0.25)  # room for the labels
+    ax.set_xlabel(r"$E - E_{\mathrm{edge}}$ (eV)")
+    ax.set_ylabel(r"$\mu(E)$ / $\mu$(high-E end), offset")
+    _title(fig, "Fig. 3b  FDMNES-simulated XANES of candidate clusters", ctx)
+    return _save(fig, "fig3b_xanes_candidates", ctx)
+
+
+def fig3c_xanes_lcf(f: h5py.File, ctx: FigureContext) -> list[Path]:
+    """Fig. 3c: LCF of measured XANES with the candidates (data, fit, weights)."""
+    lcfs = [r for r in read_lcf(f) if r.energy is not None and r.fitted is not None
+            and r.fitted.shape == r.energy.shape]
+    if not lcfs:
+        raise SkipFigure("no /xanes/comparison/lcf/<name>/{energy, fit}")
+    n = len(lcfs)
+    ncol = min(n, 2)
+    nrow = math.ceil(n / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(6.4 * ncol, 4.2 * nrow + 0.4), squeeze=False)
+    for ax, r in zip(axes.flat, lcfs):
+        e = np.asarray(r.energy, dtype=float)
+        if r.measured is not None and r.measured.shape == e.shape:
+            ax.plot(e, r.measured, color="tab:blue", lw=1.6, label=decode(r.attrs.get("measured", "measured")))
+            off = 0.1 * float(np.nanmax(r.measured) - np.nanmin(r.measured))
+            ax.plot(e, np.asarray(r.fitted, float) - np.asarray(r.measured, float) + float(np.nanmin(r.measured)) - off,
+                    color="grey", lw=0.8, label="fit − data (shifted)")
+        ax.plot(e, r.fitted, color="black", lw=1.1, ls="--", label="LCF")
+        lines = []
+        if r.weights is not None:
+            for i, w in enumerate(r.weights):
+                c = r.components[i] if i < len(r.components) else f"#{i + 1}"
+                sd = (f" ± {r.weights_sd[i]:.2f}" if r.weights_sd is not None and i < r.weights_sd.size else "")
+                lines.append(f"{c}: {w:.2f}{sd}")
+        if r.rfactor is not None:
+            lines.append(f"R-factor {r.rfactor:.3g}")
+        if lines:
+            ax.text(0.03, 0.96, "\n".join(lines), transform=ax.transAxes, ha="left", va="top", fontsize=7,
+                    bbox=dict(boxstyle="round", fc="white", ec="0.8", alpha=0.85))
+        rel = float(np.nanmax(np.abs(e))) < 1000.0
+        ax.set_xlabel(r"$E - E_{\mathrm{edge}}$ (eV)" if rel else "E (eV)")
+        ax.set_ylabel(r"normalised $\mu(E)$ (dimensionless)")
+        ax.set_title(r.name, fontsize=9)
+        ax.legend(loc="center right", fontsize=7, frameon=False)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    _title(fig, "Fig. 3c  Linear-combination fit with simulated candidates", ctx)
+    return _save(fig, "fig3c_xanes_lcf", ctx)
+
+
+# --------------------------------------------------------------------------------------
+# Fig. 4
+# --------------------------------------------------------------------------------------
+
+
+def _angle_array(g: h5py.Group, key: str) -> np.ndarray | None:
+    if key not in g:
+        return None
+    obj = g[key]
+    if isinstance(obj, h5py.Group):
+        for k in ("angles", "values", "data"):
+            if k in obj and isinstance(obj[k], h5py.Dataset):
+                obj = obj[k]
+                break
+        else:
+            return None
+    a = np.asarray(obj[()], dtype=float).ravel()
+    return a[np.isfinite(a)]
+
+
+def fig4_angles(f: h5py.File, ctx: FigureContext) -> list[Path]:
+    """Fig. 4: bond-angle distributions, core vs surface, with Gaussian KDEs and 109.47°."""
+    from scipy.stats import gaussian_kde
+
+    if "analysis/angles" not in f or not isinstance(f["analysis/angles"], h5py.Group):
+        raise SkipFigure("no /analysis/angles/<model>")
+    models = []
+    for m, g in f["analysis/angles"].items():
+        if not isinstance(g, h5py.Group):
+            continue
+        cls = {c: _angle_array(g, c) for c in ("core", "surface")}
+        cls = {c: a for c, a in cls.items() if a is not None and a.size}
+        if cls:
+            models.append((m, cls, decode(g.attrs.get("formula", ""))))
+    if not models:
+        raise SkipFigure("no /analysis/angles/<model>/{core, surface} angle arrays")
+    n = len(models)
+    ncol = min(n, 2)
+    nrow = math.ceil(n / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(6.4 * ncol, 4.2 * nrow + 0.4), squeeze=False)
+    colours = {"core": "tab:blue", "surface": "tab:orange"}
+    for ax, (m, cls, formula) in zip(axes.flat, models):
+        allv = np.concatenate(list(cls.values()))
+        lo, hi = math.floor(allv.min() - 3), math.ceil(allv.max() + 3)
+        bins = np.arange(lo, hi + 1.0, 1.0)
+        ymax = 0.0
+        for c, a in cls.items():
+            col = colours[c]
+            d, e, _ = ax.hist(a, bins=bins, density=True, color=col, alpha=0.35, label=f"{c} (n = {a.size})")
+            ymax = max(ymax, float(d.max()))
+            if a.size >= 2 and np.std(a) > 1e-9 * max(1.0, np.max(np.abs(a))):
+                k = gaussian_kde(a, bw_method="scott")
+                x = np.linspace(lo, hi, 600)
+                y = k(x)
+                ax.plot(x, y, color=col, lw=1.5, label=f"{c} KDE (Scott, h = {np.sqrt(k.covariance[0, 0]):.2f}°)")
+                ymax = max(ymax, float(y.max()))
+        top = 1.25 * ymax if ymax > 0 else 1.0
+        for c, a in cls.items():  # rug of tick marks at the angle values
+            ax.plot(a, np.full(a.size, -0.04 * top if c == "core" else -0.09 * top), "|",
+                    color=colours[c], ms=6, alpha=0.5)
+        ax.axvline(TETRAHEDRAL_DEG, color="black", ls="--", lw=1.0)
+        ax.text(TETRAHEDRAL_DEG, top * 0.97, " 109.47°", fontsize=8, va="top")
+        ax.set_ylim(-0.13 * top, top)
+        ax.set_xlim(lo, hi)
+        ax.set_xlabel("bond angle (degrees)")
+        ax.set_ylabel("probability density (deg$^{-1}$)")
+        ax.set_title(m + (f" ({formula})" if formula and formula != m else ""), fontsize=9)
+        ax.legend(loc="upper left", fontsize=7, frameon=False)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    _title(fig, "Fig. 4  Bond-angle distributions in cluster models", ctx)
+    return _save(fig, "fig4_bond_angles", ctx)
+
+
+#: (id, description, function) in report order
+FIGURES: list[tuple[str, str, Callable[[h5py.File, FigureContext], list[Path]]]] = [
+    ("fig1a", "Fig. 1a: k²χ(k) of samples and references", fig1a_chik),
+    ("fig1b", "Fig. 1b: |χ(R)| with second-shell inset", fig1b_chir),
+    ("fig1c", "Fig. 1c: wavelet modulus maps", fig1c_wavelet),
+    ("fig2a", "Fig. 2a: data, model-free and FEFF-route fits", fig2a_fits),
+    ("fig2b", "Fig. 2b: N·S0² histograms with overlap coefficients", fig2b_histograms),
+    ("fig3a", "Fig. 3a: measured XANES, first derivatives, edges", fig3a_xanes_measured),
+    ("fig3b", "Fig. 3b: simulated XANES of candidate clusters", fig3b_xanes_candidates),
+    ("fig3c", "Fig. 3c: XANES linear-combination fit", fig3c_xanes_lcf),
+    ("fig4", "Fig. 4: bond-angle distributions, core vs surface", fig4_angles),
+]
