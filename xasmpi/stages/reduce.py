@@ -156,6 +156,8 @@ def _ds(g, name, data, units=None, **attrs):
 
 
 def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
+    from xasmpi.demo.generate import read_truth
+
     red, pth, wav = plan.extra["reduced"], plan.extra["paths"], plan.extra["wavelet"]
     for spec in job.spectra:
         r = red[spec.name]
@@ -180,6 +182,14 @@ def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
         _ds(g, "chir_mag", np.abs(r.chir), unit)
         _ds(g, "chir_re", r.chir.real, unit)
         _ds(g, "chir_im", r.chir.imag, unit)
+        if "truth" in g:
+            del g["truth"]
+        truth = read_truth(spec.file)
+        if truth is not None:  # a simulated spectrum: keep its true values beside the results
+            tg = g.create_group("truth")
+            tg.attrs["values"] = json.dumps(truth)
+            tg.attrs["note"] = "SIMULATED data: true parameters used to generate the spectrum"
+            g.attrs["simulated"] = True
         wr, wk, wm = wav[spec.name]
         wg = g.create_group("wavelet")
         wg.attrs.update({"kind": job.wavelet.kind, "kweight": st.kweight, "kwindow": job.wavelet.kwindow})

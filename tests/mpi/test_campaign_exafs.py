@@ -1,0 +1,111 @@
+"""EXAFS campaign under real mpirun on the real CdS data: 2,000 noise replicates, rank
+independence, sane statistics close to the noise-free best fit, summary JSON, analysis."""
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli
+from xasmpi.testing import xaslib_dir
+
+pytestmark = pytest.mark.mpi
+
+JOB = """
+[job]
+name = "cds-noise"
+seed = 99
+output = "{out}"
+[[spectra]]
+name = "CdS_ref"
+file = "{lib}/CdS_10K_01.xdi"
+role = "reference"
+[[spectra]]
+name = "CdS"
+file = "{lib}/CdS_10K_02.xdi"
+[[paths]]
+name = "Cd-S"
+reference = "CdS_ref"
+rmin = 1.3
+rmax = 2.9
+n = 4
+r = 2.53
+sigma2 = 0.003
+[[paths]]
+name = "Cd-Cd"
+reference = "CdS_ref"
+rmin = 2.9
+rmax = 4.4
+n = 12
+r = 4.13
+sigma2 = 0.006
+[fit]
+rmin = 1.3
+rmax = 4.4
+replicates = 2000
+chunk = 250
+mode = "noise"
+[fit.params.Cd-Cd]
+n = [0, 24]
+[analysis]
+mass = 5160
+angle_paths = ["Cd-S", "Cd-Cd"]
+"""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("exafs")
+    out = {}
+    for n in (1, 2):
+        job = tmp / f"job{n}.toml"
+        job.write_text(JOB.format(out=f"r{n}.h5", lib=xaslib_dir()))
+        p = run_cli(["run", job], n=n, cwd=tmp, check=True, timeout=900)
+        out[n] = (tmp / f"r{n}.h5", p)
+    return out
+
+
+def test_one_and_two_ranks_identical(runs):
+    with h5py.File(runs[1][0], "r") as a, h5py.File(runs[2][0], "r") as b:
+        for key in ("params", "ssr", "status"):
+            x, y = a[f"exafs/CdS/replicates/{key}"][:], b[f"exafs/CdS/replicates/{key}"][:]
+            assert np.array_equal(x, y), key
+        assert a["exafs/CdS/replicates/status"][:].tolist().count(1) == 2000
+
+
+def test_summary_json_is_sane_and_close_to_best_fit(runs):
+    s = json.loads(run_cli(["summary", runs[2][0], "--json"], check=True).stdout)
+    smp = s["samples"]["CdS"]
+    assert smp["replicates_done"] == 2000 and smp["replicates_failed"] == 0 and s["failed_tasks"] == 0
+    with h5py.File(runs[2][0], "r") as f:
+        names = list(f["exafs/CdS/fit/names"].asstr()[:])
+        best = dict(zip(names, f["exafs/CdS/fit/params"][:]))
+        stderr = dict(zip(names, f["exafs/CdS/fit/stderr"][:]))
+        assert f["exafs/CdS/fit"].attrs["ssr_k2"] == pytest.approx(smp["ssr_best"])
+    cds, cdcd = smp["paths"]["Cd-S"], smp["paths"]["Cd-Cd"]
+    # known answer (wurtzite CdS): N(Cd-S) = 4.0 +- 0.4, N(Cd-Cd) = 12 +- 2
+    assert 3.6 < cds["N_mean"] < 4.4 and 10 < cdcd["N_mean"] < 14
+    # parametric bootstrap around the best fit: means near the best fit, spreads small but non-zero
+    for path, d in (("Cd-S", cds), ("Cd-Cd", cdcd)):
+        n_best = best[f"{path}.n"]
+        assert 0 < d["N_sd"] < 0.1 * n_best
+        assert abs(d["N_mean"] - n_best) < 3 * d["N_sd"] + 1e-3 * n_best
+        assert 0 < d["sigma2_sd"] < 0.002
+        # the noise bootstrap measures the statistical spread (epsilon_k from the high-R noise),
+        # larch's stderr is scaled by the misfit, which for 10 K bulk data is mostly systematic
+        assert d["N_sd"] < stderr[f"{path}.n"]
+
+
+def test_stats_histograms_and_analysis_written(runs):
+    with h5py.File(runs[2][0], "r") as f:
+        st = f["exafs/CdS/stats"]
+        assert st["percentiles"].shape == (4, 5)
+        counts = st["hist/Cd-S/counts"][:]
+        assert counts.sum() == 2000
+        assert "Cd39S24" in list(f["analysis/stoichiometry/CdS/formula"].asstr()[:]) or \
+            f["analysis/stoichiometry/CdS/formula"].shape[0] > 0
+        ang = f["analysis/angle/CdS"].attrs
+        # both R fixed at the wurtzite reference: 2 asin(4.13 / (2 * 2.53)) = 109.4 deg
+        assert ang["angle"] == pytest.approx(2 * np.degrees(np.arcsin(4.13 / (2 * 2.53))), abs=0.01)
