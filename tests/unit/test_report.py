@@ -134,20 +134,24 @@ def _xanes(f, rng):
         g["energy"] = er
         g["mu"] = 1.0 + np.arctan(er / 2.5) / np.pi * 2 + (0.2 + 0.1 * i) * np.exp(-((er - 10 - 4 * i) / 5) ** 2)
         g.attrs.update(formula=formula, n_atoms=77, settings="{}")
+    # /xanes/comparison as the xanes stage writes it (xasmpi/stages/xanes_compare.py)
+    str_t = h5py.string_dtype()
     cmp_ = f.create_group("xanes/comparison")
-    cmp_.attrs["ranking"] = json.dumps([{"measured": "MSC-322", "candidate": "zb_Cd39S24O14", "rfactor": 0.012},
-                                        {"measured": "MSC-322", "candidate": "bsn_Cd38S28O10", "rfactor": 0.034}])
-    pg = cmp_.create_group("MSC-322/zb_Cd39S24O14")
-    pg.attrs.update(shift=1.3, broadening=2.1, scale=0.98, rfactor=0.012)
-    lcf = cmp_.create_group("lcf/MSC-322")
+    cmp_.attrs["ranking"] = json.dumps({"MSC-322": [
+        {"candidate": "zb_Cd39S24O14", "r_factor": 0.012, "shift": 1.3},
+        {"candidate": "bsn_Cd38S28O10", "r_factor": 0.034, "shift": -0.4}]})
+    t = cmp_.create_group("MSC-322")
+    t.create_dataset("candidate", data=np.array(["zb_Cd39S24O14", "bsn_Cd38S28O10"], dtype=object), dtype=str_t)
+    t["shift"], t["gauss_fwhm"], t["scale"], t["r_factor"] = [1.3, -0.4], [2.1, 1.5], [0.98, 1.01], [0.012, 0.034]
+    lcf = cmp_.create_group("lcf/MSC-322/zb_Cd39S24O14+bsn_Cd38S28O10")
     lcf["energy"] = er
     meas = 0.7 * f["xanes/zb_Cd39S24O14/mu"][()] + 0.3 * f["xanes/bsn_Cd38S28O10/mu"][()]
-    lcf["measured"] = meas + 0.005 * rng.standard_normal(er.size)
-    lcf["fit"] = meas
+    lcf["data"] = meas + 0.005 * rng.standard_normal(er.size)
+    lcf["model"] = meas
     lcf["weights"] = [0.7, 0.3]
-    lcf["weights_sd"] = [0.05, 0.05]
-    lcf["names"] = np.array(["zb_Cd39S24O14", "bsn_Cd38S28O10"], dtype="S")
-    lcf.attrs.update(rfactor=0.0021, measured="MSC-322")
+    lcf["errors"] = [0.05, 0.05]
+    lcf.create_dataset("names", data=np.array(["zb_Cd39S24O14", "bsn_Cd38S28O10"], dtype=object), dtype=str_t)
+    lcf.attrs["r_factor"] = 0.0021
 
 
 def _analysis(f, rng):
@@ -155,10 +159,19 @@ def _analysis(f, rng):
     g["core"] = rng.normal(109.0, 2.5, 300)
     g["surface"] = np.concatenate([rng.normal(100.0, 6.0, 150), rng.normal(118.0, 5.0, 100)])
     g.attrs["formula"] = "Cd39S24O14"
+    # as the analysis stage writes them (xasmpi/stages/analysis.py)
+    str_t = h5py.string_dtype()
     s = f.create_group("analysis/stoichiometry")
-    s.attrs.update(best="Cd39S24", cn_mean=2.6, cn_sd=0.27, candidates=json.dumps(["Cd38S28", "Cd39S24", "Cd40S21"]))
+    s.attrs.update(mass=5160.0, mass_tol=20.0, elements=["Cd", "S"], cn_path="Cd-S")
+    sg = s.create_group("MSC-322")
+    sg.attrs.update(cn=2.55, cn_sd=0.27, result=json.dumps({"candidates": list(range(20))}))
+    sg.create_dataset("formula", data=np.array(["Cd39S24", "Cd38S28", "Cd40S21"], dtype=object), dtype=str_t)
+    sg["mass"], sg["cn"], sg["z"] = [5153.6, 5169.4, 5169.8], [2.4615, 2.9474, 2.1], [0.33, 1.46, 1.67]
     a = f.create_group("analysis/angle")
-    a.attrs.update(angle=106.1, sd=0.7, method="analytic", r1=2.4881, r2=3.9769)
+    a.attrs.update(r1_path="Cd-S", r2_path="Cd-Cd")
+    ag = a.create_group("MSC-322")
+    ag.attrs.update(angle=106.1, sd=0.7, method="analytic", result=json.dumps({"angle_deg": 106.1}))
+    ag["angles"] = rng.normal(106.1, 0.7, 200)
 
 
 def make_results(path: Path, *, simulated: bool = True, parts=("exafs", "fit", "xanes", "analysis"),
@@ -274,16 +287,24 @@ def test_recovered_vs_true(full_report):
 def test_xanes_and_analysis_tables(full_report):
     _, res = full_report
     _, rows = _read_csv(res.out_dir / "xanes_ranking.csv")
-    assert [r["candidate"] for r in rows] == ["zb_Cd39S24O14", "bsn_Cd38S28O10"]
-    assert float(rows[0]["rfactor"]) == 0.012
+    assert [(r["measured"], r["rank"], r["candidate"]) for r in rows] == [
+        ("MSC-322", "1", "zb_Cd39S24O14"), ("MSC-322", "2", "bsn_Cd38S28O10")]
+    assert float(rows[0]["r_factor"]) == 0.012
     _, rows = _read_csv(res.out_dir / "xanes_lcf.csv")
-    assert [(r["component"], float(r["weight"])) for r in rows] == [("zb_Cd39S24O14", 0.7), ("bsn_Cd38S28O10", 0.3)]
+    assert [(r["component"], float(r["weight"]), float(r["weight_sd"])) for r in rows] == [
+        ("zb_Cd39S24O14", 0.7, 0.05), ("bsn_Cd38S28O10", 0.3, 0.05)]
+    assert float(rows[0]["rfactor"]) == 0.0021
     _, rows = _read_csv(res.out_dir / "xanes_comparison.csv")
-    assert float(rows[0]["shift"]) == 1.3
+    assert [(r["measured"], r["candidate"], float(r["shift"])) for r in rows] == [
+        ("MSC-322", "zb_Cd39S24O14", 1.3), ("MSC-322", "bsn_Cd38S28O10", -0.4)]
     md = res.report.read_text()
     assert "Key analysis numbers" in md and "Cd39S24" in md and "106.1" in md
     _, rows = _read_csv(res.out_dir / "analysis_angle.csv")
-    assert {r["quantity"]: r["value"] for r in rows}["angle"] == "106.1"
+    q = {r["quantity"]: r["value"] for r in rows}
+    assert q["MSC-322: angle"] == "106.1" and "result" not in " ".join(q)
+    assert q["MSC-322: angles: n, mean, sd, median"].startswith("200, ")
+    _, rows = _read_csv(res.out_dir / "analysis_stoichiometry_MSC-322.csv")
+    assert [(r["formula"], float(r["cn"])) for r in rows] == [("Cd39S24", 2.4615), ("Cd38S28", 2.9474), ("Cd40S21", 2.1)]
 
 
 def test_simulated_marked_on_every_figure_and_table(tmp_path, monkeypatch):
@@ -353,6 +374,23 @@ def test_histograms_from_replicates_and_overlap_from_file(tmp_path):
     assert 0.0 < ovl["Cd-O"]["MSC-311 vs MSC-322"][0] < 1.0
     res = write_report(p, tmp_path / "out", formats=["png"])
     assert "fig2b" in dict(res.figures)
+
+
+def test_overlap_columns_as_written_by_fit_stage(tmp_path):
+    from xasmpi.report.figures import overlaps
+
+    p = make_results(tmp_path / "r.h5")
+    str_t = h5py.string_dtype()
+    with h5py.File(p, "r+") as f:
+        og = f.create_group("analysis/overlap")
+        og.attrs["method"] = "KDE"
+        for k, v in (("path", ["Cd-O", "Cd-S", "Cd-Cd"]), ("sample1", ["MSC-311"] * 3), ("sample2", ["MSC-322"] * 3)):
+            og.create_dataset(k, data=np.array(v, dtype=object), dtype=str_t)
+        og["ovl"] = [0.61, 0.87, 0.93]
+    with h5py.File(p, "r") as f:
+        ovl = overlaps(f)
+    assert ovl == {"Cd-O": {"MSC-311 vs MSC-322": (0.61, "file")}, "Cd-S": {"MSC-311 vs MSC-322": (0.87, "file")},
+                   "Cd-Cd": {"MSC-311 vs MSC-322": (0.93, "file")}}
 
 
 def test_overlap_from_histograms():

@@ -179,13 +179,13 @@ def fig1b_chir(f: h5py.File, ctx: FigureContext) -> list[Path]:
         sel = r <= rmax
         ymax = max(ymax, float(np.nanmax(mag[sel])) if sel.any() else 0.0)
     ax.set_xlim(0, rmax)
-    ax.set_ylim(0, 1.7 * ymax if ymax > 0 else None)  # head-room for the inset
+    ax.set_ylim(0, 1.95 * ymax if ymax > 0 else None)  # data below ~51 %: the inset never hides them
     ax.set_xlabel(r"$R$ (Å, no phase correction)")
     ax.set_ylabel(rf"$|\chi(R)|$ (Å$^{{-{w + 1}}}$)")
     ax.legend(loc="upper left", fontsize=8, frameon=False)
     lo, hi = 3.0, 4.5
     ax.axvspan(lo, hi, color="0.9", zorder=0)
-    ins = ax.inset_axes([0.64, 0.56, 0.34, 0.36])
+    ins = ax.inset_axes([0.64, 0.575, 0.34, 0.34])
     iy = 0.0
     for name, _, r, mag, _ in data:
         sel = (r >= lo) & (r <= hi)
@@ -344,7 +344,8 @@ def overlap_from_histograms(e1: np.ndarray, d1: np.ndarray, e2: np.ndarray, d2: 
 def read_overlap(f: h5py.File) -> dict[str, dict[str, float]]:
     """Overlap coefficients stored in ``/analysis/overlap``: ``{path: {"A vs B": ovl}}``.
 
-    Accepted shapes (the layout leaves this open): attributes or scalar datasets named
+    Accepted shapes (the layout leaves this open): equal-length datasets ``path``,
+    ``sample1``, ``sample2``, ``ovl`` (what the fit stage writes); attributes or scalar datasets named
     ``<path>`` (float, or JSON ``{pair: value}``) or ``<path>/<pair>`` / ``<path>.<pair>``;
     sub-groups ``<path>`` whose numeric attributes / scalar datasets are keyed by pair;
     an ``n×n`` dataset ``<path>`` (or ``<path>/ovl``, ``matrix``) with attribute
@@ -397,6 +398,16 @@ def read_overlap(f: h5py.File) -> dict[str, dict[str, float]]:
 
     root = f["analysis/overlap"]
     skip_attrs = {"method", "units", "bins", "description", "definition", "samples", "bw_method"}
+    cols = ("path", "sample1", "sample2", "ovl")
+    if isinstance(root, h5py.Group) and all(c in root and isinstance(root[c], h5py.Dataset) for c in cols):
+        # the fit stage's columns: path, sample1, sample2, ovl (one row per pair)
+        p_, a_, b_ = ([decode(x) for x in np.atleast_1d(root[c][()])] for c in cols[:3])
+        v_ = np.atleast_1d(np.asarray(root["ovl"][()], dtype=float))
+        if len(p_) == len(a_) == len(b_) == v_.size:
+            for p, a, b, v in zip(p_, a_, b_, v_):
+                if math.isfinite(v):
+                    out.setdefault(p, {})[f"{a} vs {b}"] = float(v)
+            return out
     if isinstance(root, h5py.Dataset):
         if "samples" in root.attrs and "path" in root.attrs:
             matrix(decode(root.attrs["path"]), root, root.attrs["samples"])

@@ -499,14 +499,33 @@ def xanes_comparison_table(f: h5py.File) -> Table:
             rows.append({"pair": name, **a})
 
     cmp_.visititems(visit)
-    cols1 = {k: v for k, v in cmp_.items() if isinstance(v, h5py.Dataset) and v.ndim == 1}
-    if cols1:
-        lens = {v.shape[0] for v in cols1.values()}
-        if len(lens) == 1:
-            data = {k: [decode(x) if isinstance(x, (bytes, np.bytes_)) else float(x) if np.issubdtype(type(x), np.number) else x
-                        for x in v[()]] for k, v in cols1.items()}
-            rows += [{k: data[k][i] for k in data} for i in range(lens.pop())]
+    rows += _columnar_rows(cmp_)
+    for name, g in cmp_.items():
+        if name != "lcf" and isinstance(g, h5py.Group):
+            rows += _columnar_rows(g, {"measured": name})
     return _table_from_rows("xanes_comparison", title, rows)
+
+
+def _cell(x: Any) -> Any:
+    if isinstance(x, (bytes, np.bytes_, str)):
+        return decode(x)
+    if isinstance(x, (np.integer, int)) and not isinstance(x, bool):
+        return int(x)
+    f = _float(x)
+    return f if f is not None else (None if isinstance(x, (float, np.floating)) else decode(x))
+
+
+def _columnar_rows(g: h5py.Group, prefix: dict | None = None) -> list[dict]:
+    """Rows from the equal-length 1-D datasets of a group (one column per dataset)."""
+    cols = {k: v for k, v in g.items() if isinstance(v, h5py.Dataset) and v.ndim == 1 and v.dtype.names is None}
+    lens = {v.shape[0] for v in cols.values()}
+    if not cols or len(lens) != 1:
+        return []
+    data = {k: [_cell(x) for x in v[()]] for k, v in cols.items()}
+    n = lens.pop()
+    first = [k for k in ("candidate", "formula", "name", "path") if k in data]
+    order = first + [k for k in data if k not in first]
+    return [{**(prefix or {}), **{k: data[k][i] for k in order}} for i in range(n)]
 
 
 @dataclass
@@ -538,13 +557,18 @@ def read_lcf(f: h5py.File) -> list[LCFResult]:
     if "xanes/comparison/lcf" not in f:
         return []
     out = []
-    for name, g in f["xanes/comparison/lcf"].items():
-        if not isinstance(g, h5py.Group):
-            continue
+    found: list[tuple[str, h5py.Group]] = []
+
+    def visit(name: str, obj) -> None:  # any depth: lcf/<measured>/<combination>/ or lcf/<name>/
+        if isinstance(obj, h5py.Group) and any(k in obj for k in ("weights", "weight", "model", "fit", "fitted")):
+            found.append((name, obj))
+
+    f["xanes/comparison/lcf"].visititems(visit)
+    for name, g in found:
         comps = (_names(g, "names") or _names(g, "components") or _names(g, "candidates")
                  or _names(g, "labels") or [])
         w = _first(g, ("weights", "weight"))
-        wsd = _first(g, ("weights_sd", "weight_sd", "sd", "stderr", "weights_stderr"))
+        wsd = _first(g, ("weights_sd", "weight_sd", "errors", "sd", "stderr", "weights_stderr"))
         rf = None
         for k in ("rfactor", "r_factor", "R-factor", "rfac"):
             if k in g.attrs:
@@ -553,6 +577,7 @@ def read_lcf(f: h5py.File) -> list[LCFResult]:
             if k in g and isinstance(g[k], h5py.Dataset) and g[k].size == 1:
                 rf = _float(g[k][()])
                 break
+        meas_name = name.split("/")[0] if "/" in name else decode(g.attrs.get("measured", name))
         out.append(LCFResult(
             name=name,
             energy=_first(g, ("energy", "e", "x")),
@@ -562,7 +587,7 @@ def read_lcf(f: h5py.File) -> list[LCFResult]:
             weights=None if w is None else np.atleast_1d(w).astype(float),
             weights_sd=None if wsd is None else np.atleast_1d(wsd).astype(float),
             rfactor=rf,
-            attrs=_scalar_attrs(g),
+            attrs={"measured": meas_name, **_scalar_attrs(g)},
         ))
     return out
 
@@ -598,10 +623,18 @@ def _flatten(prefix: str, v: Any, out: list[tuple[str, Any]], depth: int = 0) ->
         out.append((prefix, v if not isinstance(v, (list, dict)) else json.dumps(v)))
 
 
-def _group_items(obj) -> list[tuple[str, Any]]:
-    """Scalar attrs (JSON strings expanded one or two levels) and small datasets of a group."""
+def _group_items(obj, *, skip: Sequence[str] = (), columnar: bool = False) -> list[tuple[str, Any]]:
+    """Scalar attrs (JSON strings expanded one or two levels) and small datasets of a group.
+
+    ``skip`` names attributes to leave out; with ``columnar`` a group whose 1-D datasets all
+    have the same length (a table, shown separately) contributes no dataset items.
+    """
     items: list[tuple[str, Any]] = []
+    rows = _columnar_rows(obj) if columnar and isinstance(obj, h5py.Group) else []
+    obj_datasets = not (len(rows) > 1 and len(rows[0]) > 1)
     for k, v in obj.attrs.items():
+        if k in skip:
+            continue
         if isinstance(v, (str, bytes, np.bytes_)):
             s = decode(v)
             try:
@@ -614,7 +647,7 @@ def _group_items(obj) -> list[tuple[str, Any]]:
         elif np.size(v) <= 8:
             items.append((k, ", ".join(fmt_cell(_float(x)) if _float(x) is not None else decode(x)
                                        for x in np.ravel(v))))
-    if isinstance(obj, h5py.Group):
+    if isinstance(obj, h5py.Group) and obj_datasets:
         for k, d in obj.items():
             if isinstance(d, h5py.Dataset) and d.dtype.names is None and d.size <= 8:
                 vals = np.ravel(d[()])
@@ -665,11 +698,24 @@ def analysis_tables(f: h5py.File) -> list[Table]:
             if isinstance(g, h5py.Group):
                 groups.append((f"angles/{m}", g))
     for key, g in groups:
-        items = _group_items(g)
         stem = "analysis_" + re.sub(r"[^A-Za-z0-9_.-]+", "_", key)
+        items = _group_items(g)
+        subs = [(k, sg) for k, sg in g.items() if isinstance(sg, h5py.Group)] if isinstance(g, h5py.Group) else []
+        for k, sg in subs:  # per-sample sub-groups (stoichiometry/<sample>, angle/<sample>)
+            sub_items = _group_items(sg, skip=("result",), columnar=True)
+            items += [(f"{k}: {q}", v) for q, v in sub_items]
         if items:
             out.append(Table(stem, f"/analysis/{key}", ["quantity", "value"], ["quantity", "value"],
                              [{"quantity": k, "value": v} for k, v in items], digits=6))
+        for k, sg in subs:  # candidate lists etc. stored as equal-length columns
+            rows = _columnar_rows(sg)
+            if len(rows) > 1 and len(rows[0]) > 1:
+                sub = re.sub(r"[^A-Za-z0-9_.-]+", "_", k)
+                t = _table_from_rows(f"{stem}_{sub}", f"/analysis/{key}/{k}", rows[:15])
+                t.digits = 6
+                if len(rows) > 15:
+                    t.notes.append(f"First 15 of {len(rows)} rows (full list in the results file).")
+                out.append(t)
         if isinstance(g, h5py.Group):
             for k, d in g.items():
                 if isinstance(d, h5py.Dataset) and d.dtype.names is not None and d.ndim == 1:
