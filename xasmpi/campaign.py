@@ -222,6 +222,8 @@ def _run_stage(job: Job, name: str, comm, partial: Path, parallel: bool, retry_f
     local: list = []
 
     def on_results(results):
+        for r in results:
+            r.rank = rank
         journal.append(results)
         if parallel:
             store.write_results(f, plan, by_index, results)

@@ -200,6 +200,7 @@ class ClusterBuild:
     atoms: Optional[int] = _f(None, None, 2, 2000)
     formula: Optional[str] = _f(None)
     terminate: Optional[str] = _f(None, doc="terminating element, e.g. 'O'")
+    anion: str = _f("S", doc="anion of the lattice (crystal candidates only), e.g. 'O' for CdO")
     center: Literal["cd", "cell"] = _f("cd")
 
 
@@ -232,6 +233,7 @@ class XanesSection:
     measured: Tuple[str, ...] = _f((), doc="spectra (names) to compare with")
     window: Tuple[float, float] = _f((-20.0, 100.0), "eV", -200.0, 1000.0, "comparison window relative to the measured edge")
     lcf: Tuple[Tuple[str, ...], ...] = _f((), doc="candidate combinations for linear-combination fits")
+    lcf_max_shift: float = _f(3.0, "eV", 0.0, 50.0, "extra energy shift allowed per LCF component")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ def register(sub) -> None:
     p.add_argument("--name", help="job name (default: from the job file name)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="--set options passed on to xasmpi run")
+    p.add_argument("--venv", default=sys.prefix,
+                   help="virtual environment to activate on the compute nodes (default: the current one)")
     p.add_argument("-o", "--output", help="write the script here (default: print it)")
     p.set_defaults(func=run)
 
@@ -47,7 +49,7 @@ def render(*, scheduler: str, job: str, ranks: int, hours: float, mem_per_rank: 
     common = f"""
 # Load the same MPI and parallel HDF5 that h5py/mpi4py were built against.
 {mods}
-source {shlex.quote(venv)}/bin/activate
+source "{venv}/bin/activate"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 export HDF5_USE_FILE_LOCKING=FALSE   # parallel HDF5 on NFS/Lustre; xasmpi locks the output itself
 
@@ -85,7 +87,7 @@ def run(args) -> int:
     load_job(args.job, args.overrides)  # refuse a broken job before it sits in a queue
     text = render(scheduler=args.scheduler, job=args.job, ranks=args.ranks, hours=args.hours,
                   mem_per_rank=args.mem_per_rank, pe=args.pe, modules=args.modules,
-                  name=args.name or Path(args.job).stem, overrides=args.overrides, venv=sys.prefix)
+                  name=args.name or Path(args.job).stem, overrides=args.overrides, venv=args.venv)
     if args.output:
         Path(args.output).write_text(text)
         os.chmod(args.output, 0o755)

@@ -57,6 +57,7 @@ class TaskResult:
     values: dict
     message: str = ""
     elapsed: float = 0.0
+    rank: int = -1
 
 
 @dataclass

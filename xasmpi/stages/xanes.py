@@ -48,6 +48,11 @@ def candidate_atoms(cand):
         return atoms, rep
     b = cand.build
     strain = None if not b.strain else (b.strain[0] if len(b.strain) == 1 else tuple(b.strain))
+    if cand.crystal:  # the periodic crystal itself (FDMNES Crystal block)
+        from xasmpi.xanes.clusters import bulk_crystal
+
+        atoms = bulk_crystal(b.lattice, a=b.a, c=b.c, strain=strain, anion=b.anion)
+        return atoms, {"formula": atoms.get_chemical_formula(), "crystal": b.lattice}
     atoms, rep = build_cluster(b.lattice, a=b.a, c=b.c, strain=strain, n_atoms=b.atoms, formula=b.formula,
                                center=b.center, terminate_with=b.terminate)
     return atoms, rep.to_dict()

@@ -87,7 +87,7 @@ def compare(job: Job, f) -> None:
                 continue
             e = al[combo[0]].energy
             comps = {c: (e, aligned_on(sims[c], al[c], e)) for c in combo}
-            res = lcf(e, al[combo[0]].data, comps, sum_to_one=True)
+            res = lcf(e, al[combo[0]].data, comps, sum_to_one=True, max_shift=x.lcf_max_shift)
             lg = cg.require_group(f"lcf/{name}").create_group("+".join(combo))
             lg.create_dataset("names", data=np.array(res.names, dtype=object), dtype=str_t)
             _ds(lg, "weights", res.weights, "1")

@@ -60,6 +60,8 @@ def create_datasets(f: h5py.File, plan: StagePlan) -> None:
         st.attrs.update(STATUS_ATTRS)
         el = g.create_dataset("elapsed", shape=(nrows,), dtype="f4", fillvalue=np.nan)
         el.attrs["units"] = "s"
+        rk = g.create_dataset("rank", shape=(nrows,), dtype="i4", fillvalue=-1)
+        rk.attrs["meaning"] = "MPI rank that computed the task (-1: not run)"
 
 
 def write_results(f: h5py.File, plan: StagePlan, tasks_by_index: dict, results: list[TaskResult]) -> None:
@@ -79,6 +81,7 @@ def write_results(f: h5py.File, plan: StagePlan, tasks_by_index: dict, results: 
                 lo, hi = run[0][0], run[-1][0] + 1
                 g["status"][lo:hi] = np.array([r.status for _, r in run], dtype="i1")
                 g["elapsed"][lo:hi] = np.array([r.elapsed for _, r in run], dtype="f4")
+                g["rank"][lo:hi] = np.array([r.rank for _, r in run], dtype="i4")
                 for name, fld in plan.fields.items():
                     if all(r.status != OK for _, r in run):
                         continue

@@ -40,7 +40,7 @@ class JournalWriter:
         """Durably record finished results (one write, then fsync)."""
         if not results:
             return
-        blob = pickle.dumps([(r.index, r.status, r.values, r.message, r.elapsed) for r in results],
+        blob = pickle.dumps([(r.index, r.status, r.values, r.message, r.elapsed, r.rank) for r in results],
                             protocol=pickle.HIGHEST_PROTOCOL)
         self._fh.write(_HEAD.pack(len(blob), zlib.crc32(blob)) + blob)
         if self._fsync:
@@ -74,11 +74,11 @@ def read_journals(output: str | os.PathLike, stage: str) -> dict[int, TaskResult
         return out
     files = sorted(d.glob(f"{stage}.*.jnl"), key=lambda p: p.stat().st_mtime)
     for f in files:
-        for index, status, values, message, elapsed in _records(f):
+        for index, status, values, message, elapsed, rank in _records(f):
             old = out.get(index)
             if old is not None and old.status == OK and status == FAILED:
                 continue
-            out[index] = TaskResult(index, status, values, message, elapsed)
+            out[index] = TaskResult(index, status, values, message, elapsed, rank)
     return out
 
 
