@@ -76,13 +76,6 @@ def run(args) -> int:
 
 
 def _true_paths(truth: dict, sample: str) -> dict:
-    """``{path: {"n", "r", "sigma2"}}`` of a sample from truth.json (tolerant of its layout)."""
-    entry = truth.get(sample, truth.get("samples", {}).get(sample, {}))
-    shells = entry.get("shells", entry) if isinstance(entry, dict) else entry
-    out = {}
-    if isinstance(shells, list):
-        for s in shells:
-            out[s.get("path", s.get("name"))] = s
-    elif isinstance(shells, dict):
-        out = {k: v for k, v in shells.items() if isinstance(v, dict)}
-    return out
+    """``{path: {"n", "r", "sigma2"}}`` of a sample from the generator's truth.json."""
+    entry = truth.get(sample)
+    return {k: v for k, v in entry.items() if isinstance(v, dict)} if isinstance(entry, dict) else {}
