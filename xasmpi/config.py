@@ -281,9 +281,9 @@ class Job:
     selftest: Optional[SelftestSection] = _f(None)
     run: RunSection = _f(RunSection())
     # provenance (not keys of the file)
-    source: str = field(default="", compare=False)
-    text: str = field(default="", compare=False)
-    overrides: Tuple[str, ...] = field(default=(), compare=False)
+    source: str = field(default="", compare=False, metadata={"internal": True})
+    text: str = field(default="", compare=False, metadata={"internal": True})
+    overrides: Tuple[str, ...] = field(default=(), compare=False, metadata={"internal": True})
 
     # -- derived -----------------------------------------------------------------
     def spectrum(self, name: str) -> SpectrumSpec:
@@ -456,7 +456,7 @@ def _convert(tp: Any, value: Any, key: str, ctx: _Ctx, meta: dict) -> Any:
 
 def _build(cls: type, data: dict, prefix: str, ctx: _Ctx) -> Any:
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name not in ("source", "text", "overrides")}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and not f.metadata.get("internal")}
     kwargs = {}
     for key, value in data.items():
         full = f"{prefix}.{key}" if prefix else key

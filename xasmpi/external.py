@@ -1,9 +1,10 @@
-"""Running external programs (FDMNES, FEFF helpers, user commands) safely."""
+"""Running external programs (FDMNES, user commands) safely: own process group, timeout."""
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
 from xasmpi.errors import ExternalProgramError
@@ -19,11 +20,14 @@ def tail(text: str | bytes | None, n: int = 400) -> str:
 
 
 def run_program(args: list[str], *, timeout: float, cwd: str | os.PathLike | None = None,
-                name: str | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
+                name: str | None = None, stdout: str | os.PathLike | None = None,
+                stderr: str | os.PathLike | None = None) -> subprocess.CompletedProcess:
     """Run ``args`` in its own process group with a timeout.
 
-    On timeout the whole process group is killed.  A non-zero exit or a timeout raises
-    :class:`ExternalProgramError` with the tail of stderr (or stdout).
+    Output goes to the files ``stdout``/``stderr`` when given (kept for inspection; long
+    programs can write a lot), else to temporary files.  On timeout the whole process group
+    is killed.  A program that cannot start, exits non-zero or times out raises
+    :class:`ExternalProgramError` with the tail of its stderr (or stdout).
 
     Parameters
     ----------
@@ -35,30 +39,40 @@ def run_program(args: list[str], *, timeout: float, cwd: str | os.PathLike | Non
         Working directory.
     name : str, optional
         Label for messages (default: the program path).
+    stdout, stderr : path, optional
+        Files that receive the program's output.
+
+    Returns
+    -------
+    subprocess.CompletedProcess
+        With ``stdout`` and ``stderr`` as text.
     """
     name = name or args[0]
-    try:
-        proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                                start_new_session=True)
-    except FileNotFoundError:
-        raise ExternalProgramError(f"{args[0]}: program not found") from None
-    except PermissionError:
-        raise ExternalProgramError(f"{args[0]}: not executable") from None
-    try:
-        out, err = proc.communicate(stdin.encode() if stdin is not None else None, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        out, err = proc.communicate()
-        raise ExternalProgramError(f"{name}: timed out after {timeout:g} s"
-                                   + (f"; stderr: {tail(err)}" if err else "")
-                                   + (f" (in {cwd})" if cwd else "")) from None
-    if proc.returncode != 0:
-        raise ExternalProgramError(f"{name}: exit status {proc.returncode}"
-                                   f"{' (in ' + str(cwd) + ')' if cwd else ''}; "
-                                   f"stderr: {tail(err) or '(empty)'}; stdout: {tail(out, 200) or '(empty)'}")
-    return subprocess.CompletedProcess(args, proc.returncode, out.decode("utf-8", "replace"),
-                                       err.decode("utf-8", "replace"))
+    where = f" (in {cwd})" if cwd else ""
+    with tempfile.TemporaryDirectory(prefix="xasmpi-run-") as tmp:
+        out_path = Path(stdout) if stdout else Path(tmp) / "stdout"
+        err_path = Path(stderr) if stderr else Path(tmp) / "stderr"
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            try:
+                proc = subprocess.Popen(args, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                        start_new_session=True)
+            except OSError as exc:
+                raise ExternalProgramError(f"{name}: cannot start ({exc.strerror or exc})") from None
+            try:
+                rc = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+                rc = None
+        o = out_path.read_text(errors="replace")
+        e = err_path.read_text(errors="replace")
+    last = tail(e) or tail(o)
+    if rc is None:
+        raise ExternalProgramError(f"{name}{where}: timed out after {timeout:g} s (killed)"
+                                   + (f"; tail: {last}" if last else ""))
+    if rc != 0:
+        raise ExternalProgramError(f"{name}{where}: exit status {rc}; tail: {last or '(no output)'}")
+    return subprocess.CompletedProcess(args, rc, o, e)

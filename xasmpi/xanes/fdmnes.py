@@ -29,8 +29,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +39,7 @@ import numpy as np
 from ase import Atoms
 
 from xasmpi.errors import ConfigError, ExternalProgramError, InputError
+from xasmpi.external import run_program
 
 INPUT_NAME = "fdmnes_in.txt"
 FILOUT = "xanes"
@@ -364,32 +363,13 @@ def run_fdmnes(input_text: str, workdir: str | Path, *, binary: str | Path,
     filout = m.group(1) if m else "fdmnes_out"
     for old in list(workdir.glob(f"{filout}*.txt")) + [workdir / "fdmnes_error.txt"]:
         old.unlink(missing_ok=True)  # never parse a previous attempt's output
-    out_path, err_path = workdir / "fdmnes.stdout", workdir / "fdmnes.stderr"
-    t0 = time.monotonic()
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        try:
-            proc = subprocess.Popen([str(binary)], cwd=workdir, stdout=out, stderr=err,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
-        except OSError as exc:
-            raise ExternalProgramError(f"FDMNES {binary}: cannot start ({exc})") from exc
-        try:
-            rc = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-            rc = None
-    elapsed = time.monotonic() - t0
-    stdout = out_path.read_text(errors="replace")
-    stderr = err_path.read_text(errors="replace")
-    tail = _tail(stderr) or _tail(stdout)
     where = f"FDMNES {binary} in {workdir}"
-    if rc is None:
-        raise ExternalProgramError(f"{where}: timed out after {timeout:g} s (killed); tail: {tail}")
-    if rc != 0:
-        raise ExternalProgramError(f"{where}: exit status {rc}; tail: {tail}")
+    t0 = time.monotonic()
+    proc = run_program([str(binary)], timeout=timeout, cwd=workdir, name=f"FDMNES {binary}",
+                       stdout=workdir / "fdmnes.stdout", stderr=workdir / "fdmnes.stderr")
+    elapsed = time.monotonic() - t0
+    stdout = proc.stdout
+    tail = _tail(proc.stderr) or _tail(stdout)
     error_file = workdir / "fdmnes_error.txt"
     if error_file.is_file():
         raise ExternalProgramError(f"{where}: FDMNES reported an input error: "
