@@ -37,6 +37,8 @@ from xasmpi.store.journal import JournalWriter, journal_dir, read_journals
 
 log = logging.getLogger("xasmpi")
 LAYOUT_VERSION = 1
+#: finished rows a rank keeps before writing them to the HDF5 file (the journal already has them)
+FLUSH_ROWS = 2000
 
 
 def _bcast_or_raise(comm, value, error):
@@ -163,16 +165,24 @@ def run_campaign(job: Job, *, stages: tuple[str, ...] | None = None, restart: bo
     finally:
         if rank == 0:
             lock.release()
-    comm.Barrier()
+    peak = comm.gather(_peak_rss_mb(), root=0)
     wall = time.monotonic() - t0
     n_tasks = sum(s["tasks"] for s in summaries)
     n_failed = sum(s["failed"] for s in summaries)
     summary = {"output": str(output), "wall_s": wall, "tasks": n_tasks, "failed": n_failed,
                "tasks_per_s": n_tasks / wall if wall > 0 else float("nan"), "stages": summaries}
     if rank == 0:
+        summary["peak_rss_mb"] = peak
+        log.info("peak memory per rank: %s MB", ", ".join(f"{m:.0f}" for m in peak))
         log.info("done in %.1f s: %d tasks computed (%.3g tasks/s), %d failed in total; results in %s",
                  wall, n_tasks, summary["tasks_per_s"], n_failed, output)
     return summary
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
 
 
 def _run_stage(job: Job, name: str, comm, partial: Path, parallel: bool, retry_failed: bool,
@@ -224,11 +234,11 @@ def _run_stage(job: Job, name: str, comm, partial: Path, parallel: bool, retry_f
     def on_results(results):
         for r in results:
             r.rank = rank
-        journal.append(results)
-        if parallel:
-            store.write_results(f, plan, by_index, results)
-        else:
-            local.extend(results)
+        journal.append(results)  # durable now; the HDF5 rows are written in batches
+        local.extend(results)
+        if parallel and len(local) >= FLUSH_ROWS:
+            store.write_results(f, plan, by_index, local)
+            local.clear()
 
     try:
         if pending:
@@ -239,7 +249,9 @@ def _run_stage(job: Job, name: str, comm, partial: Path, parallel: bool, retry_f
         if journal:
             journal.close()
     if plan.tasks:
-        if not parallel:
+        if parallel:
+            store.write_results(f, plan, by_index, local)
+        else:
             gathered = comm.gather(local, root=0)
             if rank == 0:
                 store.write_results(f, plan, by_index, [r for part in gathered for r in part])
@@ -259,6 +271,10 @@ def _run_stage(job: Job, name: str, comm, partial: Path, parallel: bool, retry_f
                 if plan.tasks:
                     n_failed = store.write_failures(fh, name, plan, results)
                     stage_summary["failed_total"] = n_failed
+                    # timing of this run of the stage (resumed runs count only what they computed)
+                    fh[f"/tasks/{name}"].attrs.update({
+                        "last_run_wall_s": stage_summary["wall_s"], "last_run_tasks": stage_summary["tasks"],
+                        "last_run_tasks_per_s": stage_summary["tasks_per_s"], "last_run_ranks": size})
                 mod.finalize(job, plan, fh, results)
             if plan.tasks:
                 log.info("stage %s: %d/%d tasks ok, %d failed%s", name,

@@ -44,7 +44,7 @@ class JournalWriter:
                             protocol=pickle.HIGHEST_PROTOCOL)
         self._fh.write(_HEAD.pack(len(blob), zlib.crc32(blob)) + blob)
         if self._fsync:
-            os.fsync(self._fh.fileno())
+            os.fdatasync(self._fh.fileno())
 
     def close(self) -> None:
         self._fh.close()
