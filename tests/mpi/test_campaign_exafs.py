@@ -33,6 +33,8 @@ rmax = 2.9
 n = 4
 r = 2.53
 sigma2 = 0.003
+structure = "CdS-wurtzite"
+scatterer = "S"
 [[paths]]
 name = "Cd-Cd"
 reference = "CdS_ref"
@@ -41,6 +43,8 @@ rmax = 4.4
 n = 12
 r = 4.13
 sigma2 = 0.006
+structure = "CdS-wurtzite"
+scatterer = "Cd"
 [fit]
 rmin = 1.3
 rmax = 4.4
@@ -49,6 +53,7 @@ chunk = 250
 mode = "noise"
 [fit.params.Cd-Cd]
 n = [0, 24]
+[feff]
 [analysis]
 mass = 5160
 angle_paths = ["Cd-S", "Cd-Cd"]
@@ -109,3 +114,19 @@ def test_stats_histograms_and_analysis_written(runs):
         ang = f["analysis/angle/CdS"].attrs
         # both R fixed at the wurtzite reference: 2 asin(4.13 / (2 * 2.53)) = 109.4 deg
         assert ang["angle"] == pytest.approx(2 * np.degrees(np.arcsin(4.13 / (2 * 2.53))), abs=0.01)
+
+
+def test_feff_route_fits_the_same_model_and_reports_ssr_on_the_same_definition(runs):
+    with h5py.File(runs[2][0], "r") as f:
+        mf, fe = f["exafs/CdS/fit"], f["exafs/CdS/feff"]
+        assert list(fe["names"].asstr()[:]) == list(mf["names"].asstr()[:]) + ["global.de0"]
+        n_mf = dict(zip(mf["names"].asstr()[:], mf["params"][:]))
+        n_fe = dict(zip(fe["names"].asstr()[:], fe["params"][:]))
+        ssr_mf, ssr_fe = mf.attrs["ssr_k2"], fe.attrs["ssr_k2"]
+        assert fe["model"].shape == mf["model"].shape
+    # FEFF amplitudes differ from the measured ones (paper, Fig. S1), but both routes must
+    # describe the same bulk CdS: N(Cd-S) within 25 %, finite comparable SSR
+    assert abs(n_fe["Cd-S.n"] / n_mf["Cd-S.n"] - 1) < 0.25
+    assert 0 < ssr_mf < ssr_fe * 5 and 0 < ssr_fe < ssr_mf * 50
+    s = json.loads(run_cli(["summary", runs[2][0], "--json"], check=True).stdout)
+    assert s["samples"]["CdS"]["ssr_feff"] == pytest.approx(ssr_fe)

@@ -28,8 +28,11 @@ def samples(job: Job) -> list[str]:
     return list(f.samples) if f.samples else [s.name for s in job.spectra if s.role == "sample"]
 
 
-def model_for(job: Job, paths: dict):
-    """The :class:`~xasmpi.exafs.model.PathModel` of ``[fit]`` over the given paths."""
+def model_for(job: Job, paths: dict, *, e0: str | None = None):
+    """The :class:`~xasmpi.exafs.model.PathModel` of ``[fit]`` over the given paths.
+
+    ``e0`` overrides ``fit.e0`` ("fixed", "global", "per-path").
+    """
     from xasmpi.exafs.model import FitSpace, Param, PathModel
 
     f, red = job.fit, job.reduction
@@ -49,7 +52,7 @@ def model_for(job: Job, paths: dict):
             r.append(Param(r0, True, lo, hi))
         else:
             r.append(Param(r0, False))
-    mode = {"fixed": "none", "global": "global", "per-path": "per_path"}[f.e0]
+    mode = {"fixed": "none", "global": "global", "per-path": "per_path"}[e0 or f.e0]
     de0 = Param(0.0, True, *f.e0_bounds) if mode != "none" else None
     return PathModel.build(plist, space=space, n=n, sigma2=s2, r=r, de0=de0, de0_mode=mode)
 

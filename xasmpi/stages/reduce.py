@@ -64,8 +64,10 @@ def paths(job: Job, cache: dict) -> dict:
     for p in job.paths:
         if p.source == "empirical":
             ref = red[p.reference]
+            # boxcar R windows (dr = 0) and the reduction's k window: the same filter the fit
+            # applies, so shells extracted over windows that tile the fit window are unbiased
             out[p.name] = extract_path(ref, name=p.name, n=p.n, r=p.r, sigma2=p.sigma2, rmin=p.rmin,
-                                       rmax=p.rmax)
+                                       rmax=p.rmax, dr=0.0)
         else:
             out[p.name] = feff_path(job, p, cache)
     cache["paths"] = out
