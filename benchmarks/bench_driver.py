@@ -2,8 +2,9 @@
 
 * driver overhead: 16 ranks oversubscribed, 2,000 tasks of 20 ms sleep, vs the ideal makespan;
 * fit throughput: 10,000 ``noise`` replicates of the 3-path q-space problem (Cd–O, Cd–S,
-  Cd–Cd 3.32 Å; 6 free parameters) on a real-data mixture 0.5·CdS_10K_02 + 0.5·CdO_10K_02
-  with paths from the _01 scans, on 1 and 2 ranks (fit-stage wall time, scaling, memory);
+  Cd–Cd 3.32 Å; 6 free parameters; k 2–14 Å⁻¹, R 1.2–3.5 Å, the problem of ``bench_fit``) on
+  a real-data mixture 0.5·CdS_10K_02 + 0.5·CdO_10K_02 with paths from the _01 scans, through
+  ``xasmpi run`` on 1 and 2 ranks (fit-stage wall time, scaling, memory);
 * FDMNES campaign of uneven tasks (three O-terminated clusters) on 2 ranks: makespan vs
   max(sum of task times / ranks, longest task).
 
@@ -66,7 +67,8 @@ def mixture_chi(tmp: Path, x: float = 0.5) -> Path:
     from xasmpi.testing import xaslib_dir
 
     lib = xaslib_dir()
-    red = [reduce_spectrum(read_spectrum(lib / f), ReductionSettings()) for f in ("CdS_10K_02.xdi", "CdO_10K_02.xdi")]
+    red = [reduce_spectrum(read_spectrum(lib / f), ReductionSettings(kmax=14.0))
+           for f in ("CdS_10K_02.xdi", "CdO_10K_02.xdi")]
     n = min(r.k.size for r in red)
     chi = x * red[0].chi[:n] + (1 - x) * red[1].chi[:n]
     out = tmp / f"mixture_{x:g}.chi"
@@ -78,6 +80,8 @@ FIT_JOB = """
 [job]
 output = "{out}"
 seed = 5
+[reduction]
+kmax = 14.0
 [[spectra]]
 name = "CdS_01"
 file = "{lib}/CdS_10K_01.xdi"
@@ -101,8 +105,8 @@ sigma2 = 0.004
 [[paths]]
 name = "Cd-S"
 reference = "CdS_01"
-rmin = 1.3
-rmax = 2.9
+rmin = 1.2
+rmax = 3.5
 n = 4
 r = 2.53
 sigma2 = 0.003

@@ -105,4 +105,6 @@ def test_doctor_reports_each_component(cli):
     assert "Open MPI" in out and "MPI yes" in out
     assert p.returncode == 0
     bad = cli(["doctor", "--fdmnes", "/nonexistent/fdmnes"])
-    assert "/nonexistent/fdmnes" in bad.stdout
+    assert "/nonexistent/fdmnes" in bad.stdout and bad.returncode == 0  # FDMNES optional without a job
+    bad = cli(["doctor", REPO / "jobs/examples/xanes.toml", "--fdmnes", "/nonexistent/fdmnes"])
+    assert bad.returncode == 1 and "[FAIL] FDMNES" in bad.stdout and "xanes stage needs it" in bad.stdout

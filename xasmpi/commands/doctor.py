@@ -6,7 +6,10 @@ import os
 
 
 def register(sub) -> None:
-    p = sub.add_parser("doctor", help="check MPI, parallel HDF5, FDMNES, FEFF and library versions")
+    p = sub.add_parser("doctor", help="check MPI, parallel HDF5, FDMNES, FEFF and library versions",
+                       description="One line per component. Exits non-zero when something required is "
+                                   "missing; with JOB, FDMNES is required when the job has a xanes stage.")
+    p.add_argument("job", nargs="?", help="job file whose needs to check (optional)")
     p.add_argument("--fdmnes", help="FDMNES binary to check (else the job/env/PATH/bundled search)")
     p.add_argument("--no-smoke", action="store_true", help="don't run the FDMNES smoke test")
     p.set_defaults(func=run)
@@ -20,6 +23,14 @@ def _line(ok: bool | None, what: str, detail: str) -> bool:
 
 def run(args) -> int:
     good = True
+    fdmnes_cfg, need_fdmnes = args.fdmnes, False
+    if args.job:
+        from xasmpi.config import load_job
+
+        job = load_job(args.job)
+        need_fdmnes = "xanes" in job.configured_stages
+        if job.xanes is not None and not fdmnes_cfg:
+            fdmnes_cfg = job.xanes.fdmnes
     try:
         from mpi4py import MPI
         lib = " ".join(MPI.Get_library_version().split()[:5]).rstrip(",")
@@ -37,7 +48,7 @@ def run(args) -> int:
         good &= _line(False, "HDF5", f"h5py unusable: {exc}")
     try:
         from xasmpi.xanes.fdmnes import find_fdmnes, smoke_test
-        path, how = find_fdmnes(args.fdmnes)
+        path, how = find_fdmnes(fdmnes_cfg)
         if args.no_smoke:
             _line(True, "FDMNES", f"{path} (from {how}; not run)")
         else:
@@ -46,7 +57,10 @@ def run(args) -> int:
     except ImportError:
         _line(None, "FDMNES", "xanes module not available in this build")
     except Exception as exc:  # noqa: BLE001
-        _line(None, "FDMNES", f"{exc} (needed only for the xanes stage)")
+        if need_fdmnes:
+            good &= _line(False, "FDMNES", f"{exc} (the job's xanes stage needs it)")
+        else:
+            _line(None, "FDMNES", f"{exc} (needed only for the xanes stage)")
     try:
         from larch.xafs.feffrunner import find_exe
         found = {n: find_exe(n) for n in ("feff6l", "feff8l_pot")}

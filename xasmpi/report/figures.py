@@ -293,8 +293,7 @@ def fig2a_fits(f: h5py.File, ctx: FigureContext) -> list[Path]:
                Line2D([], [], color="black", lw=1.0, label="model-free fit")]
     if any_feff:
         handles.append(Line2D([], [], color="black", lw=1.0, ls="--", label="FEFF-route fit"))
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.14),
-              ncol=len(handles), fontsize=8, frameon=False)
+    ax.legend(handles=handles, loc="upper right", ncol=len(handles), fontsize=8, frameon=False)
     w = data[0][7]
     if data[0][2] == "r":
         ax.set_xlabel(r"$R$ (Å)")
