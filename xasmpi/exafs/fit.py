@@ -176,9 +176,23 @@ def bounded_lsq(gram: np.ndarray, c: np.ndarray, lo: np.ndarray, hi: np.ndarray
     m, npar = c.shape
     if npar > 5:
         raise ConfigError(f"variable projection with {npar} free amplitudes: at most 5 supported")
+    ridge = 1e-12 * np.einsum("mii->m", gram)[:, None, None] + 1e-300
+    # the unconstrained minimum, when inside the box, is the constrained one (convex problem):
+    # only the candidates whose free solution leaves the box need the face enumeration
+    n = np.linalg.solve(gram + ridge * np.eye(npar), c[..., None])[..., 0]
+    q = np.einsum("mi,mij,mj->m", n, gram, n) - 2.0 * np.einsum("mi,mi->m", c, n)
+    out = ~np.all((n >= lo) & (n <= hi), axis=1)
+    if out.any():
+        n[out], q[out] = _faces(gram[out], c[out], lo, hi, ridge[out])
+    return n, q
+
+
+def _faces(gram: np.ndarray, c: np.ndarray, lo: np.ndarray, hi: np.ndarray, ridge: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Best feasible face of the box (see :func:`bounded_lsq`), for all candidates in batch."""
+    m, npar = c.shape
     best_q = np.full(m, np.inf)
     best_n = np.zeros((m, npar))
-    ridge = 1e-12 * np.einsum("mii->m", gram)[:, None, None] + 1e-300
     for state in itertools.product((0, 1, 2), repeat=npar):
         free = [j for j, s in enumerate(state) if s == 1]
         fixed = [j for j, s in enumerate(state) if s != 1]
