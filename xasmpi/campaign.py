@@ -34,14 +34,22 @@ from xasmpi.parallel.driver import Progress, run_tasks
 from xasmpi.stages.base import FAILED, OK
 from xasmpi.store import h5 as store
 from xasmpi.store.journal import JournalWriter, journal_dir, read_journals
+from xasmpi.store.results import LAYOUT_VERSION
 
 log = logging.getLogger("xasmpi")
-LAYOUT_VERSION = 1
 #: finished rows a rank keeps before writing them to the HDF5 file (the journal already has them)
 FLUSH_ROWS = 2000
 
 
+#: stages whose results are journalled tasks (a changed job must not reuse them)
+TASK_STAGES = ("selftest", "fit", "xanes")
+
+
 def _bcast_or_raise(comm, value, error):
+    # ranks wait for rank 0 (which may be busy preparing a stage) without spinning a core
+    req = comm.Ibarrier()
+    while not req.Test():
+        time.sleep(0.005)
     value, error = comm.bcast((value, error), root=0)
     if error is not None:
         raise error
@@ -68,7 +76,8 @@ def _check_resume(job: Job, output: Path, restart: bool, stages: tuple[str, ...]
                 old = {k[len("fingerprint_"):]: v for k, v in f.attrs.items() if k.startswith("fingerprint_")}
         except OSError:
             old = {}
-    changed = [s for s in stages if s in old and old[s] != job.fingerprint(s)]
+    # only stages with journalled tasks are protected; task-less stages are recomputed anyway
+    changed = [s for s in stages if s in TASK_STAGES and s in old and old[s] != job.fingerprint(s)]
     if changed and not restart:
         raise CampaignError(f"{output}: existing results of stage(s) {', '.join(changed)} were made by a "
                             "different job (changed settings); use --restart to recompute them (the old "
@@ -90,6 +99,20 @@ def _check_resume(job: Job, output: Path, restart: bool, stages: tuple[str, ...]
     tmp = manifest.with_suffix(".tmp")
     tmp.write_text(json.dumps({"stages": merged, "xasmpi": __version__, "job": job.source}))
     os.replace(tmp, manifest)
+
+
+def _prune(f, job: Job) -> None:
+    """Drop groups of spectra and XANES candidates that are no longer in the job."""
+    names = {s.name for s in job.spectra}
+    for n in list(f.get("exafs", {})):
+        if n not in names:
+            del f["exafs"][n]
+            log.info("removed /exafs/%s: no longer a spectrum of the job", n)
+    cands = {c.name for c in job.xanes.candidates} if job.xanes is not None else set()
+    for n in list(f.get("xanes", {})):
+        if n not in cands | {"measured", "comparison"}:
+            del f["xanes"][n]
+            log.info("removed /xanes/%s: no longer a candidate of the job", n)
 
 
 def _root_attrs(f, job: Job, size: int) -> None:
@@ -135,6 +158,7 @@ def run_campaign(job: Job, *, stages: tuple[str, ...] | None = None, restart: bo
             import h5py
             with h5py.File(partial, "a") as f:
                 _root_attrs(f, job, size)
+                _prune(f, job)
         except XasmpiError as exc:
             err = exc
         except OSError as exc:
@@ -179,6 +203,15 @@ def run_campaign(job: Job, *, stages: tuple[str, ...] | None = None, restart: bo
     return summary
 
 
+def _unexpected(stage: str, when: str, exc: Exception) -> CampaignError:
+    """An unexpected error on rank 0, as a one-line error every rank raises (traceback in --debug)."""
+    import traceback
+
+    log.debug("stage %s failed while %s:\n%s", stage, when, traceback.format_exc())
+    return CampaignError(f"stage {stage}: failed while {when}: {type(exc).__name__}: {exc} "
+                         "(rerun with --debug for the traceback)")
+
+
 def _peak_rss_mb() -> float:
     import resource
 
@@ -201,6 +234,8 @@ def _run_stage(job: Job, name: str, comm, partial: Path, parallel: bool, retry_f
                 done = {i: r for i, r in done.items() if r.status != FAILED}
         except XasmpiError as exc:
             err = exc
+        except Exception as exc:  # noqa: BLE001 - reported on every rank, traceback with --debug
+            err = _unexpected(name, "preparing", exc)
     extra = plan.extra if plan is not None else {}
     shared = dataclasses.replace(plan, extra={}) if plan is not None else None
     shared, done_idx = _bcast_or_raise(comm, (shared, np.array(sorted(done), dtype=np.int64)), err)
@@ -283,5 +318,7 @@ def _run_stage(job: Job, name: str, comm, partial: Path, parallel: bool, retry_f
                          " (rerun with --retry-failed to retry them)" if stage_summary["failed_total"] else "")
         except XasmpiError as exc:
             err = exc
+        except Exception as exc:  # noqa: BLE001
+            err = _unexpected(name, "finishing", exc)
     _bcast_or_raise(comm, None, err)
     return stage_summary or {"stage": name, "tasks": 0, "failed": 0}

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
         log.addHandler(handler)
         log.propagate = False
-    log.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    log.setLevel(logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO)
     try:
         code = args.func(args)
     except XasmpiError as exc:

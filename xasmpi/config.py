@@ -313,17 +313,31 @@ class Job:
         d = self.resolved()
         seed = d["job"]["seed"]
         simulated = d["job"]["simulated"]
-        data = {k: d[k] for k in ("reduction", "wavelet", "spectra", "paths")}
+        # input files count by content, not only by name
+        files = {s["file"]: file_digest(s["file"]) for s in d["spectra"]}
+        files |= {p["structure"]: file_digest(self._resolve(p["structure"])) for p in d["paths"] if p["structure"]}
+        data = {k: d[k] for k in ("reduction", "wavelet", "spectra", "paths")} | {"files": files}
+        fit = dict(d["fit"] or {})
+        fit.pop("histogram_bins", None)  # used only when the stage is finalised
+        xanes = dict(d["xanes"] or {})
+        for k in ("window", "lcf", "lcf_max_shift", "measured", "timeout", "fdmnes"):  # comparison/run-time only
+            xanes.pop(k, None)
+        cands = {c["file"]: file_digest(c["file"]) for c in xanes.get("candidates", ()) if c["file"]}
         parts = {
             "selftest": {"seed": seed, "selftest": d["selftest"]},
             "reduce": data,
-            "fit": {"seed": seed, "fit": d["fit"], **data},
-            "feff": {"feff": d["feff"], "fit": d["fit"], **data},
-            "xanes": {"xanes": d["xanes"], **data},
+            "fit": {"seed": seed, "fit": fit, **data},
+            "feff": {"feff": d["feff"], "fit": fit, **data},
+            "xanes": {"xanes": xanes, "files": cands},
             "analysis": {"analysis": d["analysis"]},
         }
         blob = parts[stage] if stage else {"parts": parts, "simulated": simulated}
         return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def _resolve(self, name: str) -> str:
+        """A structure given as a file name, resolved against the job file's folder."""
+        p = Path(os.path.expanduser(name))
+        return str(p if p.is_absolute() else Path(self.source).resolve().parent / p)
 
     @property
     def configured_stages(self) -> Tuple[str, ...]:
@@ -347,6 +361,20 @@ class Job:
 
 
 STAGES = ("selftest", "reduce", "fit", "feff", "xanes", "analysis")
+#: crystal names known to :func:`xasmpi.exafs.feff.crystal`
+FEFF_CRYSTALS = ("CdS-zincblende", "CdS-wurtzite", "CdO-rocksalt")
+#: names that cannot be XANES candidates (groups of the results layout)
+RESERVED_CANDIDATES = ("measured", "comparison")
+
+
+def file_digest(path: str) -> str:
+    """sha256 of a file's content (``"missing"`` if it does not exist): part of fingerprints."""
+    try:
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()[:16] if hasattr(hashlib, "file_digest") \
+                else hashlib.sha256(fh.read()).hexdigest()[:16]
+    except OSError:
+        return "missing"
 
 
 # ----------------------------------------------------------------------------- loader
@@ -567,6 +595,9 @@ def _cross_check(job: Job, ctx: _Ctx) -> None:
                 raise ctx.err(f"paths[{i}].rmin", "empirical paths need rmin < rmax (Å)")
         elif p.structure is None or p.scatterer is None:
             raise ctx.err(f"paths[{i}].structure", "FEFF paths need 'structure' and 'scatterer'")
+        if p.structure is not None and p.structure not in FEFF_CRYSTALS and not Path(job._resolve(p.structure)).is_file():
+            raise ctx.err(f"paths[{i}].structure", f"'{p.structure}' is neither a structure file nor one of "
+                          f"{', '.join(FEFF_CRYSTALS)}")
     r = job.reduction
     if r.kmin >= r.kmax:
         raise ctx.err("reduction.kmin", f"kmin {r.kmin} must be below kmax {r.kmax}")
@@ -580,19 +611,33 @@ def _cross_check(job: Job, ctx: _Ctx) -> None:
                 raise ctx.err("fit.paths", f"'{pn}' is not a path name")
         if f.rmin >= f.rmax:
             raise ctx.err("fit.rmin", "rmin must be below rmax")
+        kmin = f.kmin if f.kmin is not None else r.kmin
+        kmax = f.kmax if f.kmax is not None else r.kmax
+        if kmin >= kmax:
+            raise ctx.err("fit.kmin", f"the fit's kmin {kmin} must be below its kmax {kmax} (Å^-1)")
         for pn, tbl in f.params.items():
             if pn not in pnames:
                 raise ctx.err(f"fit.params.{pn}", "not a path name")
             if not isinstance(tbl, dict):
                 raise ctx.err(f"fit.params.{pn}", "expected a table")
-            _build(ParamBounds, tbl, f"fit.params.{pn}", ctx)
+            b = _build(ParamBounds, tbl, f"fit.params.{pn}", ctx)
+            for key in ("n", "sigma2", "r_bounds"):
+                v = getattr(b, key)
+                if v is not None and not v[0] < v[1]:
+                    raise ctx.err(f"fit.params.{pn}.{key}", f"bounds {list(v)} need low < high")
     for st in job.job.stages:
         if st not in STAGES:
             raise ctx.err("job.stages", f"unknown stage '{st}' (stages: {', '.join(STAGES)})")
     if job.xanes is not None:
+        cnames = [c.name for c in job.xanes.candidates]
         for i, c in enumerate(job.xanes.candidates):
             if not c.name or (c.file is None) == (c.build is None):
                 raise ctx.err(f"xanes.candidates[{i}]", "needs a name and exactly one of 'file' or 'build'")
+            if c.name in RESERVED_CANDIDATES or "/" in c.name or cnames.count(c.name) > 1:
+                raise ctx.err(f"xanes.candidates[{i}].name", f"'{c.name}' must be unique, without '/', and not "
+                              f"one of {', '.join(RESERVED_CANDIDATES)}")
+            if c.crystal and c.build is not None and (c.build.atoms or c.build.formula):
+                raise ctx.err(f"xanes.candidates[{i}].build", "a crystal candidate takes no 'atoms'/'formula' cut")
         for m in job.xanes.measured:
             if m not in names:
                 raise ctx.err("xanes.measured", f"'{m}' is not a spectrum name")

@@ -99,17 +99,10 @@ def run(args) -> int:
     from xasmpi.analysis.angles import TETRAHEDRAL_ANGLE_DEG, bond_angle_distribution
     from xasmpi.analysis.distributions import bimodality_test, describe
 
-    path = Path(args.model)
-    if not path.is_file():
-        raise InputError(f"{path}: structure file not found")
-    try:
-        from ase.io import read
+    from xasmpi.xanes.clusters import read_model
 
-        atoms = read(str(path))
-    except Exception as exc:  # ASE raises many different errors for unreadable files
-        raise InputError(f"{path}: cannot read the structure ({type(exc).__name__}: {exc})") from None
-    if isinstance(atoms, list):
-        atoms = atoms[-1]
+    path = Path(args.model)
+    atoms = read_model(path)
     surface = tuple(s.strip() for s in args.surface.split(",") if s.strip())
     dist = bond_angle_distribution(
         atoms, cation=args.cation, surface_elements=surface, tol=args.tol,

@@ -9,8 +9,9 @@
   a helper thread while its main thread serves the queue (all MPI calls stay on the main
   thread).
 
-Every rank hands its finished results to ``on_results`` (journal + HDF5 rows) as soon as
-they exist; rank 0 logs progress with rate and ETA.
+Every rank hands its finished results to ``on_results`` as soon as they exist (the journal
+records them at once; HDF5 rows are written in batches); rank 0 logs progress with rate and
+ETA.  Waiting ranks sleep-poll instead of spinning, which matters when ranks are oversubscribed.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from typing import Callable
 
 from mpi4py import MPI
 
-from xasmpi.stages.base import FAILED, OK, StagePlan, Task, TaskResult, failed
+from xasmpi.stages.base import FAILED, StagePlan, Task, TaskResult, failed
 
 log = logging.getLogger("xasmpi")
 
@@ -145,13 +146,22 @@ def _blocks(plan, pending, comm, on_results, progress):
         r.wait()
 
 
+def _wait(req, pause: float = 0.0002):
+    """Complete a non-blocking receive without spinning a core (ranks may be oversubscribed)."""
+    while True:
+        done, value = req.test()
+        if done:
+            return value
+        time.sleep(pause)
+
+
 def _dynamic(plan, pending, comm, on_results, progress):
     rank, size = comm.Get_rank(), comm.Get_size()
     if rank != 0:
         counts = (0, 0)
         while True:
             comm.send(counts, dest=0, tag=TAG_READY)
-            task = comm.recv(source=0, tag=TAG_TASK)
+            task = _wait(comm.irecv(source=0, tag=TAG_TASK))
             if task is None:
                 return
             res = _run_unit(plan, [task])
@@ -186,6 +196,6 @@ def _dynamic(plan, pending, comm, on_results, progress):
                     stopped += 1
                 busy = True
             if not busy:
-                time.sleep(0.0005)
+                time.sleep(0.0002)
     finally:
         pool.shutdown(wait=True)

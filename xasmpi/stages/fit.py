@@ -12,8 +12,9 @@ import logging
 
 import numpy as np
 
+from xasmpi.store.h5 import write_dataset as _ds
 from xasmpi.config import Job, param_bounds
-from xasmpi.errors import ConfigError
+from xasmpi.errors import ConfigError, InputError
 from xasmpi.stages import reduce as reduce_stage
 from xasmpi.stages.base import OK, Field, StagePlan, Task, TaskResult, failed, seed_for
 
@@ -70,6 +71,11 @@ def column_names(model) -> list[str]:
 
 
 def _data_for(model, red) -> np.ndarray:
+    """The sample's χ(k) on the model grid; refuses data that end inside the fit's k range."""
+    kend = model.space.kspan()[1]
+    if red.k[-1] < kend - 0.1:  # the last 0.1 Å^-1 of a taper weighs < 3 %: zero there is harmless
+        raise InputError(f"{red.source}: data end at k = {red.k[-1]:.2f} Å^-1, inside the fit range "
+                         f"(fit kmax + dk/2 = {kend:.2f} Å^-1): lower fit.kmax")
     if red.k.size < model.nk:
         return np.concatenate([red.chi, np.zeros(model.nk - red.k.size)])
     return red.chi[: model.nk]
@@ -96,8 +102,8 @@ def prepare(job: Job, cache: dict) -> StagePlan:
                             tol=e.tol, tabulate=e.tabulate, warm_fraction=e.warm_fraction)
     per_chunk = int(np.ceil(f.replicates / f.chunk)) * f.chunk if f.replicates else 0
     tasks, groups, ctx, best = [], {}, {"samples": {}, "engine": engine, "mode": f.mode, "seed": job.job.seed}, {}
+    model = model_for(job, paths)
     for s_i, name in enumerate(names):
-        model = model_for(job, paths)
         data = _data_for(model, red[name])
         res = fit(model, data, settings=de_settings)
         best[name] = (model, data, res)
@@ -139,14 +145,35 @@ def run_batch(tasks: list[Task], ctx: dict) -> list[TaskResult]:
     return out
 
 
-def _ds(g, name, data, units=None, **attrs):
-    if name in g:
-        del g[name]
-    d = g.create_dataset(name, data=data)
-    if units:
-        d.attrs["units"] = units
-    d.attrs.update(attrs)
-    return d
+
+def _write_best(g, model, data, res, cols) -> None:
+    """The best fit of one sample under ``/exafs/<sample>/fit``."""
+    import h5py
+
+    str_t = h5py.string_dtype()
+    if "fit" in g:
+        del g["fit"]
+    b = g.create_group("fit")
+    kw = model.space.kweight
+    k = model.k
+    b.attrs.update({"space": model.space.kind, "kmin": model.space.kmin, "kmax": model.space.kmax,
+                    "kweight": kw, "rmin": model.space.rmin, "rmax": model.space.rmax,
+                    "ssr": res.ssr, "ssr_k2": res.ssr_k2, "rfactor": res.rfactor, "redchi": res.redchi,
+                    "chi2": res.chi2, "n_idp": res.n_idp, "eps_k": res.eps_k, "method": res.method,
+                    "nfev": res.nfev, "paths": [p.name for p in model.paths],
+                    "fixed": json.dumps({p.name: {"r": float(model.r[j].value)} for j, p in enumerate(model.paths)})})
+    b.create_dataset("names", data=np.array(cols, dtype=object), dtype=str_t)
+    _ds(b, "params", res.params)
+    _ds(b, "stderr", res.stderr)
+    _ds(b, "corr", res.correl)
+    _ds(b, "k", k, "Å^-1")
+    _ds(b, "data", data * k ** kw, f"Å^-{kw}", what="k^w chi(k) of the data")
+    _ds(b, "model", res.chi_model * k ** kw, f"Å^-{kw}", what="k^w chi(k) of the best model")
+    _ds(b, "model_paths", res.chi_paths * k ** kw, f"Å^-{kw}", what="k^w chi_j(k) per path")
+    op = model.operator
+    if model.space.kind == "q":
+        _ds(b, "data_q", op @ data, f"Å^-{kw}", what="Fourier-filtered k^w chi of the data (fit space)")
+        _ds(b, "model_q", op @ res.chi_model, f"Å^-{kw}")
 
 
 def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
@@ -160,41 +187,21 @@ def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
     for name, (model, data, res) in plan.extra["best"].items():
         cols = column_names(model)
         g = fh[f"/exafs/{name}"]
+        for key in ("stats",) + (("replicates",) if not f.replicates else ()):
+            if key in g:
+                del g[key]  # results of an earlier run with other settings
+        _write_best(g, model, data, res, cols)
+        if not f.replicates:
+            continue
         rep = g["replicates"]
         rep.attrs["names"] = cols
         rep.attrs["units"] = [UNITS.get(c.rsplit(".", 1)[1], "") for c in cols]
         rep.attrs["mode"] = f.mode
         rep.attrs["chunk"] = f.chunk
-        # best fit
-        if "fit" in g:
-            del g["fit"]
-        b = g.create_group("fit")
-        kw = model.space.kweight
-        k = model.k
-        b.attrs.update({"space": model.space.kind, "kmin": model.space.kmin, "kmax": model.space.kmax,
-                        "kweight": kw, "rmin": model.space.rmin, "rmax": model.space.rmax,
-                        "ssr": res.ssr, "ssr_k2": res.ssr_k2, "rfactor": res.rfactor, "redchi": res.redchi,
-                        "chi2": res.chi2, "n_idp": res.n_idp, "eps_k": res.eps_k, "method": res.method,
-                        "nfev": res.nfev, "paths": [p.name for p in model.paths],
-                        "fixed": json.dumps({p.name: {"r": float(model.r[j].value)} for j, p in enumerate(model.paths)})})
-        b.create_dataset("names", data=np.array(cols, dtype=object), dtype=str_t)
-        _ds(b, "params", res.params)
-        _ds(b, "stderr", res.stderr)
-        _ds(b, "corr", res.correl)
-        _ds(b, "k", k, "Å^-1")
-        _ds(b, "data", data * k ** kw, f"Å^-{kw}", what="k^w chi(k) of the data")
-        _ds(b, "model", res.chi_model * k ** kw, f"Å^-{kw}", what="k^w chi(k) of the best model")
-        _ds(b, "model_paths", res.chi_paths * k ** kw, f"Å^-{kw}", what="k^w chi_j(k) per path")
-        op = model.operator
-        if model.space.kind == "q":
-            _ds(b, "data_q", op @ data, f"Å^-{kw}", what="Fourier-filtered k^w chi of the data (fit space)")
-            _ds(b, "model_q", op @ res.chi_model, f"Å^-{kw}")
         # statistics over successful replicates
         status = rep["status"][:]
         ok = status == OK
         params = rep["params"][:][ok]
-        if "stats" in g:
-            del g["stats"]
         st = g.create_group("stats")
         st.attrs["n"] = int(ok.sum())
         st.create_dataset("names", data=np.array(cols, dtype=object), dtype=str_t)

@@ -9,6 +9,7 @@ import json
 
 import numpy as np
 
+from xasmpi.store.h5 import write_dataset as _ds
 from xasmpi.config import Job, spectrum_reduction
 from xasmpi.errors import ConfigError
 from xasmpi.stages.base import StagePlan
@@ -26,18 +27,24 @@ def settings_for(job: Job, spec):
     return ReductionSettings(**kw)
 
 
+def read_spec(spec):
+    """Read the file of a ``[[spectra]]`` entry with its format, absorbance and column settings."""
+    from xasmpi.exafs.io import read_spectrum
+
+    return read_spectrum(spec.file, name=spec.name, fmt=spec.format, absorbance=spec.absorbance,
+                         columns=spec.columns or None, element=spec.element, edge=spec.edge,
+                         athena_group=spec.athena_group)
+
+
 def reduced(job: Job, cache: dict) -> dict:
     """Reduced spectra by name (computed once per run)."""
     if "reduced" in cache:
         return cache["reduced"]
     import dataclasses
 
-    from xasmpi.exafs.io import read_spectrum
     from xasmpi.exafs.reduce import reduce_spectrum, shared_e0
 
-    spectra = {s.name: read_spectrum(s.file, name=s.name, fmt=s.format, absorbance=s.absorbance,
-                                     columns=s.columns or None, element=s.element, edge=s.edge,
-                                     athena_group=s.athena_group) for s in job.spectra}
+    spectra = {s.name: read_spec(s) for s in job.spectra}
     e0 = None
     if job.reduction.shared_e0:
         mu_spectra = [sp for sp in spectra.values() if sp.kind == "mu"]
@@ -89,10 +96,11 @@ def feff_path(job: Job, p, cache: dict, *, name: str | None = None):
     runs = cache.setdefault("feff_runs", {})
     key = (p.structure, p.feff_radius, p.feff_version)
     if key not in runs:
-        if FilePath(str(p.structure)).is_file():
+        sfile = job._resolve(p.structure)
+        if FilePath(sfile).is_file():
             from xasmpi.xanes.clusters import read_model
 
-            atoms = read_model(p.structure)
+            atoms = read_model(sfile)
         else:
             atoms = feff.crystal(p.structure)
         element = next((s.element for s in job.spectra if s.element), None) or "Cd"
@@ -145,16 +153,6 @@ def wavelet(job: Job, red):
     sel = red.k <= kmax
     return r, red.k[sel], np.abs(wt)[:, sel] if wt.shape[-1] == red.k.size else np.abs(wt)
 
-
-def _ds(g, name, data, units=None, **attrs):
-    if name in g:
-        del g[name]
-    d = g.create_dataset(name, data=data)
-    if units:
-        d.attrs["units"] = units
-    for k, v in attrs.items():
-        d.attrs[k] = v
-    return d
 
 
 def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:

@@ -12,22 +12,17 @@ import logging
 
 import numpy as np
 
+from xasmpi.store.h5 import write_dataset as _ds
 from xasmpi.config import Job
 
 log = logging.getLogger("xasmpi")
 
 
-def _ds(g, name, data, units=None):
-    d = g.create_dataset(name, data=data)
-    if units:
-        d.attrs["units"] = units
-    return d
-
 
 def compare(job: Job, f) -> None:
     import h5py
 
-    from xasmpi.exafs.io import read_spectrum
+    from xasmpi.stages.reduce import read_spec
     from xasmpi.xanes.compare import AlignSettings, aligned_on, lcf, normalize, rank_candidates
 
     x = job.xanes
@@ -38,8 +33,9 @@ def compare(job: Job, f) -> None:
     sims = {}
     for c in x.candidates:
         g = f.get(f"/xanes/{c.name}")
-        if g is None or not np.all(np.isfinite(g["mu"][:])):
-            log.warning("xanes: candidate %s has no complete spectrum; left out of the comparison", c.name)
+        if g is None or not g.attrs.get("complete", False):
+            log.warning("xanes: candidate %s has failed absorbers (see /tasks/xanes); left out of the "
+                        "comparison until `xasmpi run --retry-failed` completes it", c.name)
             continue
         sims[c.name] = normalize(g["energy"][:], g["mu"][:], name=c.name)
     if not x.measured:
@@ -53,10 +49,7 @@ def compare(job: Job, f) -> None:
     ranking = {}
     str_t = h5py.string_dtype()
     for name in x.measured:
-        spec = job.spectrum(name)
-        s = read_spectrum(spec.file, name=name, fmt=spec.format, absorbance=spec.absorbance,
-                          columns=spec.columns or None, element=spec.element, edge=spec.edge,
-                          athena_group=spec.athena_group)
+        s = read_spec(job.spectrum(name))
         meas = normalize(s.energy, s.mu, name=name)
         g = mg.create_group(name)
         _ds(g, "energy", meas.energy, "eV")

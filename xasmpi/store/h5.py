@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 
 from xasmpi.errors import CampaignError
-from xasmpi.stages.base import FAILED, OK, Field, StagePlan, TaskResult
+from xasmpi.stages.base import FAILED, OK, StagePlan, TaskResult
 
 log = logging.getLogger("xasmpi")
 
@@ -43,6 +43,17 @@ def _fill(dtype: np.dtype):
     if dtype.kind == "c":
         return complex(np.nan, np.nan)
     return 0
+
+
+def write_dataset(g: h5py.Group, name: str, data, units: str | None = None, **attrs) -> h5py.Dataset:
+    """(Re)write ``g[name]`` with ``data``, its ``units`` attribute and other attributes (serial use)."""
+    if name in g:
+        del g[name]
+    d = g.create_dataset(name, data=data)
+    if units:
+        d.attrs["units"] = units
+    d.attrs.update(attrs)
+    return d
 
 
 def create_datasets(f: h5py.File, plan: StagePlan) -> None:

@@ -1,7 +1,7 @@
 """Per-rank append-only journals: the durable record of finished tasks.
 
 Every rank appends each finished task (or chunk of tasks) to its own file
-``<output>.journal/<stage>.<host>.<pid>.r<rank>.jnl`` and fsyncs it before starting the
+``<output>.journal/<stage>.<host>.<pid>.<token>.r<rank>.jnl`` and syncs it before starting the
 next unit, so a kill at any instant loses only the tasks in flight.  Records are
 ``[u32 length][u32 crc32][pickle]``; a torn record at the end of a file (the kill landed
 mid-write) is detected by its length or checksum and ignored.  The HDF5 results file is
@@ -13,6 +13,7 @@ import os
 import pickle
 import socket
 import struct
+import uuid
 import zlib
 from pathlib import Path
 
@@ -32,8 +33,9 @@ class JournalWriter:
     def __init__(self, output: str | os.PathLike, stage: str, rank: int, *, fsync: bool = True):
         d = journal_dir(output)
         d.mkdir(parents=True, exist_ok=True)
-        self.path = d / f"{stage}.{socket.gethostname()}.{os.getpid()}.r{rank}.jnl"
-        self._fh = open(self.path, "ab", buffering=0)
+        # a fresh file per run and rank (never appended after another run's torn tail)
+        self.path = d / f"{stage}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.r{rank}.jnl"
+        self._fh = open(self.path, "xb", buffering=0)
         self._fsync = fsync
 
     def append(self, results: list[TaskResult]) -> None:
@@ -80,9 +82,3 @@ def read_journals(output: str | os.PathLike, stage: str) -> dict[int, TaskResult
                 continue
             out[index] = TaskResult(index, status, values, message, elapsed, rank)
     return out
-
-
-def drop_stage(output: str | os.PathLike, stage: str) -> None:
-    """Forget a stage's journals (its inputs changed)."""
-    for f in journal_dir(output).glob(f"{stage}.*.jnl"):
-        f.unlink()
