@@ -156,23 +156,19 @@ def _wait(req, pause: float = 0.0002):
 
 
 def _dynamic(plan, pending, comm, on_results, progress):
+    """Master/worker queue.  Each worker keeps one request ahead (it asks for its next task
+    before running the current one), so it never waits for rank 0 between tasks; rank 0
+    serves requests from its main thread and runs its own tasks in a helper thread."""
     rank, size = comm.Get_rank(), comm.Get_size()
     if rank != 0:
-        counts = (0, 0)
-        while True:
-            comm.send(counts, dest=0, tag=TAG_READY)
-            task = _wait(comm.irecv(source=0, tag=TAG_TASK))
-            if task is None:
-                return
-            res = _run_unit(plan, [task])
-            on_results(res)
-            counts = _counts(res)
+        _worker(plan, comm, on_results)
+        return
     queue = sorted(pending, key=lambda t: (-t.cost, t.index))  # longest first
-    pos, stopped = 0, 0
+    pos, finished = 0, 0
     pool = ThreadPoolExecutor(max_workers=1)
     own = None
     try:
-        while stopped < size - 1 or own is not None or pos < len(queue):
+        while finished < size - 1 or own is not None or pos < len(queue):
             busy = False
             if own is not None and own.done():
                 res = own.result()
@@ -183,19 +179,36 @@ def _dynamic(plan, pending, comm, on_results, progress):
             if own is None and pos < len(queue):
                 own = pool.submit(_run_unit, plan, [queue[pos]])
                 pos, busy = pos + 1, True
-            while comm.Iprobe(source=MPI.ANY_SOURCE, tag=TAG_READY):
-                status = MPI.Status()
-                ok, nf = comm.recv(source=MPI.ANY_SOURCE, tag=TAG_READY, status=status)
+            status = MPI.Status()
+            while comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
+                src, tag = status.Get_source(), status.Get_tag()
+                ok, nf = comm.recv(source=src, tag=tag)
                 if progress and ok + nf:
                     progress.add(ok, nf)
-                if pos < len(queue):
-                    comm.send(queue[pos], dest=status.Get_source(), tag=TAG_TASK)
-                    pos += 1
-                else:
-                    comm.send(None, dest=status.Get_source(), tag=TAG_TASK)
-                    stopped += 1
+                if tag == TAG_READY:
+                    comm.send(queue[pos] if pos < len(queue) else None, dest=src, tag=TAG_TASK)
+                    pos = min(pos + 1, len(queue))
+                else:  # TAG_PROGRESS: the worker has stopped
+                    finished += 1
                 busy = True
             if not busy:
                 time.sleep(0.0002)
     finally:
         pool.shutdown(wait=True)
+
+
+def _worker(plan, comm, on_results) -> None:
+    counts = (0, 0)
+    comm.send(counts, dest=0, tag=TAG_READY)
+    outstanding = 1
+    while outstanding:
+        task = _wait(comm.irecv(source=0, tag=TAG_TASK))
+        outstanding -= 1
+        if task is None:
+            continue
+        comm.send(counts, dest=0, tag=TAG_READY)  # ask for the next task now (one ahead)
+        outstanding += 1
+        res = _run_unit(plan, [task])
+        on_results(res)
+        counts = _counts(res)
+    comm.send(counts, dest=0, tag=TAG_PROGRESS)  # last counts; this worker is done
