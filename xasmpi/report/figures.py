@@ -528,6 +528,19 @@ def _path_order(f: h5py.File, paths: list[str]) -> list[str]:
     return [p for p in order if p in paths] + sorted(p for p in paths if p not in order)
 
 
+def _true_n(f: h5py.File, sample: str, path: str) -> float | None:
+    """True N of a path of a simulated sample (``/exafs/<sample>/truth``), else None."""
+    from xasmpi.report.tables import _truth_values
+
+    g = f.get(f"exafs/{sample}/truth")
+    if g is None or "values" not in g.attrs:
+        return None
+    try:
+        return _truth_values(json.loads(decode(g.attrs["values"]))).get((path, "n"))
+    except (ValueError, TypeError):
+        return None
+
+
 def fig2b_histograms(f: h5py.File, ctx: FigureContext) -> list[Path]:
     """Fig. 2b: N·S0² histograms per path and sample, with the overlap coefficient."""
     dists = n_distributions(f)
@@ -544,6 +557,9 @@ def fig2b_histograms(f: h5py.File, ctx: FigureContext) -> list[Path]:
         for s, (e, d, _, _) in dists[p].items():
             ax.stairs(d, e, color=col.get(s, "black"), lw=1.3, label=s)
             ax.stairs(d, e, color=col.get(s, "black"), fill=True, alpha=0.18)
+            true_n = _true_n(f, s, p)
+            if true_n is not None:  # simulated data: mark the value the spectrum was made with
+                ax.axvline(true_n, color=col.get(s, "black"), ls=":", lw=1.4, label=f"{s} true value")
         ax.set_title(p, fontsize=10)
         ax.set_xlabel(r"$N S_0^2$ (dimensionless)")
         ax.set_ylabel("probability density (dimensionless)")
