@@ -4,26 +4,14 @@ import pytest
 
 from xasmpi.exafs.engine import EngineSettings, _Objective, fit_replicates
 from xasmpi.exafs.fit import DESettings, _Problem, fit
-from xasmpi.exafs.io import read_spectrum
-from xasmpi.exafs.model import FitSpace, PathModel
-from xasmpi.exafs.paths import extract_path
-from xasmpi.exafs.reduce import ReductionSettings, reduce_spectrum
 from xasmpi.exafs.replicates import replicate_data
-from xasmpi.testing import xaslib_dir
+from xasmpi.testing import mixture_problem
 
 
 @pytest.fixture(scope="module")
 def problem():
     """3-path q-space problem (Cd–O, Cd–S, Cd–Cd; 6 free) on the real 50/50 CdS/CdO mixture."""
-    d = xaslib_dir()
-    st = ReductionSettings(kmax=14.0)
-    red = {nm: reduce_spectrum(read_spectrum(d / f"{nm}.xdi"), st)
-           for nm in ("CdS_10K_01", "CdS_10K_02", "CdO_10K_01", "CdO_10K_02")}
-    ps = extract_path(red["CdS_10K_01"], name="Cd-S", n=4, r=2.53, sigma2=0.003, rmin=1.2, rmax=3.5, dr=0)
-    po = extract_path(red["CdO_10K_01"], name="Cd-O", n=6, r=2.348, sigma2=0.004, rmin=1.2, rmax=2.45, dr=0)
-    pc = extract_path(red["CdO_10K_01"], name="Cd-Cd", n=12, r=3.32, sigma2=0.004, rmin=2.45, rmax=3.5, dr=0)
-    model = PathModel.build([po, ps, pc], space=FitSpace(kind="q", kmin=2, kmax=14, rmin=1.2, rmax=3.5), nk=344)
-    data = 0.5 * red["CdS_10K_02"].chi + 0.5 * red["CdO_10K_02"].chi
+    model, data, _ = mixture_problem()
     return model, data, fit(model, data, settings=DESettings(seed=0))
 
 
