@@ -60,7 +60,7 @@ def run(args) -> int:
 
     if args.r1 is not None or args.r2 is not None:
         raise InputError("angle: give either --r1/--r2 or --from RESULTS.h5, not both")
-    from xasmpi.commands.stoich import read_replicate_columns
+    from xasmpi.store.results import read_replicate_columns
 
     c1, c2 = f"{args.r1_path}.r", f"{args.r2_path}.r"
     try:

@@ -55,80 +55,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-# --------------------------------------------------------------------------------------
-# results-file access shared by the post-processing commands (stoich, angle)
-# --------------------------------------------------------------------------------------
-
-
-def _decode(x) -> str:
-    return x.decode() if isinstance(x, bytes) else str(x)
-
-
-def read_replicate_columns(
-    path: str, sample: str | None, columns: list[str]
-) -> tuple[dict[str, np.ndarray], int, str]:
-    """Replicate values of ``columns`` (rows with status == 1) from a results file.
-
-    Parameters
-    ----------
-    path : str
-        Results HDF5 file.
-    sample : str or None
-        Sample name under ``/exafs``; None is allowed only if the file holds one sample.
-    columns : list of str
-        Parameter names such as ``"Cd-S.n"``.
-
-    Returns
-    -------
-    (dict, int, str)
-        ``{name: values}`` (aligned rows), the total number of replicate rows, and the
-        sample name used.
-
-    Raises
-    ------
-    ResultsError
-        Missing file, sample, group, parameter, or no successful replicate.
-    """
-    from xasmpi.store.results import open_results
-
-    with open_results(path) as f:
-        if "exafs" not in f or not len(f["exafs"]):
-            raise ResultsError(f"{path}: no '/exafs' results in the file (run the EXAFS stage first)")
-        samples = sorted(f["exafs"].keys())
-        if sample is None:
-            if len(samples) != 1:
-                raise ResultsError(f"{path}: give --sample (samples: {', '.join(samples)})")
-            sample = samples[0]
-        if sample not in f["exafs"]:
-            raise ResultsError(f"{path}: no sample '{sample}' under /exafs (samples: {', '.join(samples)})")
-        g = f["exafs"][sample]
-        for name in ("replicates", "replicates/params", "replicates/status"):
-            if name not in g:
-                raise ResultsError(f"{path}: no '/exafs/{sample}/{name}' in the results file")
-        rep = g["replicates"]
-        if "names" not in rep["params"].attrs and "names" not in rep.attrs:
-            raise ResultsError(f"{path}: '/exafs/{sample}/replicates/params' has no 'names' attribute")
-        raw = rep["params"].attrs["names"] if "names" in rep["params"].attrs else rep.attrs["names"]
-        names = [_decode(n) for n in np.atleast_1d(raw)]
-        params = np.asarray(rep["params"][()], dtype=float)
-        status = np.asarray(rep["status"][()]).ravel()
-    if params.ndim != 2 or params.shape[1] != len(names) or params.shape[0] != status.size:
-        raise ResultsError(
-            f"{path}: '/exafs/{sample}/replicates' is inconsistent: params {params.shape}, "
-            f"{len(names)} names, {status.size} status entries"
-        )
-    missing = [c for c in columns if c not in names]
-    if missing:
-        raise ResultsError(
-            f"{path}: sample '{sample}' has no fitted parameter {', '.join(repr(m) for m in missing)} "
-            f"(parameters: {', '.join(names)})"
-        )
-    ok = status == 1
-    if not ok.any():
-        raise ResultsError(f"{path}: sample '{sample}' has no successful replicate (status == 1)")
-    return {c: params[ok, names.index(c)] for c in columns}, int(status.size), sample
-
-
 def _parse_extra(items: list[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for item in items:
@@ -160,6 +86,8 @@ def run(args) -> int:
         partner = args.partner or (elements[1] if len(elements) > 1 else "")
         path = args.path or f"{absorber}-{partner}"
         col = f"{path}.n"
+        from xasmpi.store.results import read_replicate_columns
+
         cols, n_total, sample = read_replicate_columns(args.results, args.sample, [col])
         vals = cols[col]
         vals = vals[np.isfinite(vals)]

@@ -102,3 +102,66 @@ def summarize(path: str | os.PathLike) -> dict:
                 if "ranking" in cmp_.attrs:
                     out["xanes_ranking"] = json.loads(_s(cmp_.attrs["ranking"]))
         return out
+
+
+def read_replicate_columns(
+    path: str, sample: str | None, columns: list[str]
+) -> tuple[dict[str, np.ndarray], int, str]:
+    """Replicate values of ``columns`` (rows with status == 1) from a results file.
+
+    Parameters
+    ----------
+    path : str
+        Results HDF5 file.
+    sample : str or None
+        Sample name under ``/exafs``; None is allowed only if the file holds one sample.
+    columns : list of str
+        Parameter names such as ``"Cd-S.n"``.
+
+    Returns
+    -------
+    (dict, int, str)
+        ``{name: values}`` (aligned rows), the total number of replicate rows, and the
+        sample name used.
+
+    Raises
+    ------
+    ResultsError
+        Missing file, sample, group, parameter, or no successful replicate.
+    """
+    with open_results(path) as f:
+        if "exafs" not in f or not len(f["exafs"]):
+            raise ResultsError(f"{path}: no '/exafs' results in the file (run the EXAFS stage first)")
+        samples = sorted(f["exafs"].keys())
+        if sample is None:
+            if len(samples) != 1:
+                raise ResultsError(f"{path}: give --sample (samples: {', '.join(samples)})")
+            sample = samples[0]
+        if sample not in f["exafs"]:
+            raise ResultsError(f"{path}: no sample '{sample}' under /exafs (samples: {', '.join(samples)})")
+        g = f["exafs"][sample]
+        for name in ("replicates", "replicates/params", "replicates/status"):
+            if name not in g:
+                raise ResultsError(f"{path}: no '/exafs/{sample}/{name}' in the results file")
+        rep = g["replicates"]
+        if "names" not in rep["params"].attrs and "names" not in rep.attrs:
+            raise ResultsError(f"{path}: '/exafs/{sample}/replicates/params' has no 'names' attribute")
+        raw = rep["params"].attrs["names"] if "names" in rep["params"].attrs else rep.attrs["names"]
+        names = [_s(n) for n in np.atleast_1d(raw)]
+        params = np.asarray(rep["params"][()], dtype=float)
+        status = np.asarray(rep["status"][()]).ravel()
+    if params.ndim != 2 or params.shape[1] != len(names) or params.shape[0] != status.size:
+        raise ResultsError(
+            f"{path}: '/exafs/{sample}/replicates' is inconsistent: params {params.shape}, "
+            f"{len(names)} names, {status.size} status entries"
+        )
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise ResultsError(
+            f"{path}: sample '{sample}' has no fitted parameter {', '.join(repr(m) for m in missing)} "
+            f"(parameters: {', '.join(names)})"
+        )
+    ok = status == 1
+    if not ok.any():
+        raise ResultsError(f"{path}: sample '{sample}' has no successful replicate (status == 1)")
+    return {c: params[ok, names.index(c)] for c in columns}, int(status.size), sample
