@@ -130,3 +130,27 @@ def test_feff_route_fits_the_same_model_and_reports_ssr_on_the_same_definition(r
     assert 0 < ssr_mf < ssr_fe * 5 and 0 < ssr_fe < ssr_mf * 50
     s = json.loads(run_cli(["summary", runs[2][0], "--json"], check=True).stdout)
     assert s["samples"]["CdS"]["ssr_feff"] == pytest.approx(ssr_fe)
+
+
+def test_free_distances_give_the_wurtzite_bond_angle_from_replicate_pairs(tmp_path):
+    """R(Cd-S) and R(Cd-Cd) free: known answer 2.53 and 4.13 Å (wurtzite CdS), angle from pairs."""
+    job = tmp_path / "rfree.toml"
+    job.write_text(JOB.format(out="rfree.h5", lib=xaslib_dir()))
+    run_cli(["run", job, "--set", "fit.replicates=200", "--set", "fit.params.Cd-S.r_free=true",
+             "--set", "fit.params.Cd-Cd.r_free=true", "--stages", "reduce,fit,analysis"],
+            cwd=tmp_path, check=True, timeout=600)
+    s = json.loads(run_cli(["summary", tmp_path / "rfree.h5", "--json"], check=True).stdout)
+    p = s["samples"]["CdS"]["paths"]
+    assert p["Cd-S"]["R_mean"] == pytest.approx(2.53, abs=0.02)
+    assert p["Cd-Cd"]["R_mean"] == pytest.approx(4.13, abs=0.03)
+    with h5py.File(tmp_path / "rfree.h5", "r") as f:
+        a = f["analysis/angle/CdS"]
+        assert "replicate" in a.attrs["method"]
+        assert a["angles"].shape == (200,)
+        expected = 2 * np.degrees(np.arcsin(p["Cd-Cd"]["R_mean"] / (2 * p["Cd-S"]["R_mean"])))
+        assert a.attrs["angle"] == pytest.approx(expected, abs=0.05)
+        assert abs(a.attrs["angle"] - 109.47) < 1.0  # a tetrahedral bulk crystal
+    # the CLI reads the same replicate pairs
+    out = run_cli(["angle", "--from", tmp_path / "rfree.h5", "--sample", "CdS", "--r1-path", "Cd-S",
+                   "--r2-path", "Cd-Cd", "--json"], check=True).stdout
+    assert json.loads(out)["angle_deg"] == pytest.approx(expected, abs=0.05)
