@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import math
 
-import h5py
 import numpy as np
 import pytest
 from ase import Atoms
@@ -20,6 +19,7 @@ from xasmpi.analysis.angles import (
 )
 from xasmpi.cli import main
 from xasmpi.errors import InputError
+from tests.unit.conftest import write_results
 
 A_ZB = 5.818  # Å, zinc-blende CdS
 BOND_ZB = A_ZB * math.sqrt(3) / 4  # 2.519 Å
@@ -35,18 +35,6 @@ def zb_sphere(radius: float = 7.5, *, strain_z: float = 1.0) -> Atoms:
     keep = np.linalg.norm(pos - centre, axis=1) < radius
     return Atoms(np.array(b.get_chemical_symbols())[keep], positions=pos[keep] - centre)
 
-
-def write_results(path, samples: dict) -> None:
-    from xasmpi.store.results import LAYOUT_VERSION
-
-    with h5py.File(path, "w") as f:
-        f.attrs["xasmpi_version"] = "test"
-        f.attrs["layout_version"] = LAYOUT_VERSION
-        for name, (names, params, status) in samples.items():
-            g = f.create_group(f"exafs/{name}/replicates")
-            ds = g.create_dataset("params", data=np.asarray(params, dtype=float))
-            ds.attrs["names"] = np.array(names, dtype=h5py.string_dtype())
-            g.create_dataset("status", data=np.asarray(status, dtype=np.int8))
 
 
 # ---------------------------------------------------------------- angle from two shells

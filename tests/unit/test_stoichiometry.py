@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-import h5py
 import numpy as np
 import pytest
 import xraydb
@@ -11,6 +10,7 @@ import xraydb
 from xasmpi.analysis.stoichiometry import enumerate_stoichiometries
 from xasmpi.cli import main
 from xasmpi.errors import InputError
+from tests.unit.conftest import write_results
 
 M_CD = xraydb.atomic_mass("Cd")
 M_S = xraydb.atomic_mass("S")
@@ -19,19 +19,6 @@ M_O = xraydb.atomic_mass("O")
 # paper, stoichiometry paragraph: formula -> (mass / Da, CN = 4y/x), both as printed
 PAPER = {"Cd38S28": (5169, 2.95), "Cd39S24": (5154, 2.46), "Cd40S21": (5170, 2.10)}
 
-
-def write_results(path, samples: dict, *, layout_version=None) -> None:
-    """Minimal results file in the store's layout: /exafs/<sample>/replicates/{params,status}."""
-    from xasmpi.store.results import LAYOUT_VERSION
-
-    with h5py.File(path, "w") as f:
-        f.attrs["xasmpi_version"] = "test"
-        f.attrs["layout_version"] = LAYOUT_VERSION if layout_version is None else layout_version
-        for name, (names, params, status) in samples.items():
-            g = f.create_group(f"exafs/{name}/replicates")
-            ds = g.create_dataset("params", data=np.asarray(params, dtype=float))
-            ds.attrs["names"] = np.array(names, dtype=h5py.string_dtype())
-            g.create_dataset("status", data=np.asarray(status, dtype=np.int8))
 
 
 def test_paper_candidates_masses_and_cn():
