@@ -30,10 +30,11 @@ import numpy as np
 from larch.xafs.xafsft import ftwindow
 
 from xasmpi.errors import ConfigError, InputError
-from xasmpi.exafs.paths import ETOK, KSTEP, Path
+from xasmpi.exafs.kernel import KSTEP, check_window, path_chi
+from xasmpi.exafs.paths import Path
 
 SPACES = ("k", "q", "r")
-WINDOWS = ("hanning", "kaiser", "parzen", "welch", "sine", "gaussian")
+DE0_MODES = ("none", "global", "per_path", "group")
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,8 @@ class FitSpace:
             raise ConfigError(f"fit space kmin={self.kmin}, kmax={self.kmax}: need 0 <= kmin < kmax (Å⁻¹)")
         if self.kind != "k" and not 0.0 <= self.rmin < self.rmax:
             raise ConfigError(f"fit space rmin={self.rmin}, rmax={self.rmax}: need 0 <= rmin < rmax (Å)")
-        if self.window not in WINDOWS or self.rwindow not in WINDOWS:
-            raise ConfigError(f"fit space window={self.window!r}/rwindow={self.rwindow!r}: must be one of {WINDOWS}")
+        check_window(self.window, "fit space window")
+        check_window(self.rwindow, "fit space rwindow")
         if self.dk < 0 or self.dr < 0:
             raise ConfigError(f"fit space dk={self.dk}, dr={self.dr}: tapers must be >= 0")
         if self.nfft < 256 or self.nfft & (self.nfft - 1):
@@ -186,7 +187,9 @@ class PathModel:
         Length of the χ(k) grid ``k = 0, 0.05, …`` Å⁻¹ (data and model).
     n, sigma2, r, de0 : tuple of Param
         Per-path specs (``de0`` has one entry when global).
-    de0_mode : {"none", "global", "per_path"}
+    de0_mode : {"none", "global", "per_path", "group"}
+    de0_groups : tuple of str
+        Per-path ΔE0 group labels (``"group"`` mode; empty otherwise).
     """
 
     paths: tuple
@@ -197,17 +200,20 @@ class PathModel:
     r: tuple
     de0: tuple
     de0_mode: str
+    de0_groups: tuple = ()
     names: tuple = field(init=False)
+    _de0_of_path: np.ndarray = field(init=False, repr=False)
     _index: dict = field(init=False, repr=False)
     _op: np.ndarray = field(init=False, repr=False)
     _op_k2: np.ndarray = field(init=False, repr=False)
     _kin: np.ndarray = field(init=False, repr=False)
+    _tables: dict = field(init=False, repr=False)
 
     @classmethod
     def build(cls, paths: Sequence[Path], *, space: FitSpace | None = None, nk: int | None = None,
               n: Sequence[Param] | None = None, sigma2: Sequence[Param] | None = None,
               r: Sequence[Param] | None = None, de0: Param | Sequence[Param] | None = None,
-              de0_mode: str = "none") -> "PathModel":
+              de0_mode: str = "none", de0_groups: Sequence[str] | None = None) -> "PathModel":
         """Create a model.
 
         Parameters
@@ -222,8 +228,16 @@ class PathModel:
             One per path.  Defaults: n free in [0, 3·max(N_ref, 1)], σ² free in [0, 0.04] Å²,
             R fixed at the reference distance.
         de0 : Param or sequence of Param, optional
-            ΔE0 (eV): one Param for ``de0_mode="global"``, one per path for ``"per_path"``.
-        de0_mode : {"none", "global", "per_path"}
+            ΔE0 (eV): one Param for ``de0_mode="global"``, one per path for ``"per_path"``,
+            one per distinct label of ``de0_groups`` (in order of first appearance) for
+            ``"group"``; a single Param is repeated.
+        de0_mode : {"none", "global", "per_path", "group"}
+            ``"group"``: paths with the same label in ``de0_groups`` share one ΔE0 (the
+            default of the fit stage: one ΔE0 per reference spectrum).
+        de0_groups : sequence of str, optional
+            One label per path (``"group"`` mode only), e.g. the reference spectrum each
+            empirical path was extracted from, or ``"feff"``.  Names of the free ΔE0
+            parameters are ``de0_<label>``.
         """
         paths = tuple(paths)
         if not paths:
@@ -248,34 +262,50 @@ class PathModel:
             if len(val) != len(paths):
                 raise ConfigError(f"path model {key}: {len(val)} entries for {len(paths)} paths")
             specs[key] = tuple(val)
-        if de0_mode not in ("none", "global", "per_path"):
-            raise ConfigError(f"path model de0_mode={de0_mode!r}: must be none, global or per_path")
+        if de0_mode not in DE0_MODES:
+            raise ConfigError(f"path model de0_mode={de0_mode!r}: must be one of {DE0_MODES}")
+        groups: tuple = ()
+        if de0_mode == "group":
+            if de0_groups is None or len(de0_groups) != len(paths):
+                raise ConfigError(f"path model de0_groups: need one label per path ({len(paths)}), "
+                                  f"got {None if de0_groups is None else len(de0_groups)}")
+            groups = tuple(str(g) for g in de0_groups)
+        elif de0_groups is not None:
+            raise ConfigError(f"path model de0_groups given with de0_mode={de0_mode!r} (needs 'group')")
         if de0_mode == "none":
             de0s = ()
         else:
             if de0 is None:
                 de0 = Param(0.0, True, -10.0, 10.0)
             de0s = (de0,) if isinstance(de0, Param) else tuple(de0)
-            want = 1 if de0_mode == "global" else len(paths)
+            want = {"global": 1, "per_path": len(paths), "group": len(dict.fromkeys(groups))}[de0_mode]
             if len(de0s) == 1 and want > 1:
                 de0s = de0s * want
             if len(de0s) != want:
                 raise ConfigError(f"path model de0: {len(de0s)} entries, {de0_mode} needs {want}")
-        return cls(paths, space or FitSpace(), nk, specs["n"], specs["sigma2"], specs["r"], de0s, de0_mode)
+        return cls(paths, space or FitSpace(), nk, specs["n"], specs["sigma2"], specs["r"], de0s, de0_mode,
+                   groups)
 
     def __post_init__(self) -> None:
         names, index = [], {}
         groups = [("n", self.n), ("sigma2", self.sigma2), ("r", self.r)]
-        if self.de0_mode == "global":
+        if self.de0_mode != "none":
             groups.append(("de0", self.de0))
-        elif self.de0_mode == "per_path":
-            groups.append(("de0", self.de0))
+        labels = self.de0_labels
         for key, specs in groups:
             for j, spec in enumerate(specs):
                 if spec.vary:
-                    nm = "de0" if self.de0_mode == "global" and key == "de0" else f"{key}_{self.paths[j].name}"
+                    nm = f"de0{labels[j]}" if key == "de0" else f"{key}_{self.paths[j].name}"
                     index[(key, j)] = len(names)
                     names.append(nm)
+        if self.de0_mode == "group":
+            order = list(dict.fromkeys(self.de0_groups))
+            of_path = np.array([order.index(g) for g in self.de0_groups], dtype=int)
+        elif self.de0_mode == "global":
+            of_path = np.zeros(len(self.paths), dtype=int)
+        else:
+            of_path = np.arange(len(self.paths))
+        object.__setattr__(self, "_de0_of_path", of_path)
         object.__setattr__(self, "names", tuple(names))
         object.__setattr__(self, "_index", index)
         op = self.space.operator(self.nk)
@@ -286,8 +316,34 @@ class PathModel:
             object.__setattr__(self, "_op_k2", FitSpace(kind="k", kmin=self.space.kmin,
                                                         kmax=self.space.kmax).operator(self.nk))
         object.__setattr__(self, "_kin", np.asarray(self.paths[0].k[: self.nk], dtype=float))
+        ps, nk = self.paths, self.nk
+        lam = [p.lam_inv for p in ps]
+        pre = [p.preal for p in ps]
+        object.__setattr__(self, "_tables", {
+            "amp": np.stack([p.amp[:nk] for p in ps]), "phase": np.stack([p.phase[:nk] for p in ps]),
+            "r0": np.array([p.r_ref for p in ps]), "s0": np.array([p.sigma2_ref for p in ps]),
+            "lam_inv": None if all(x is None for x in lam) else np.stack(
+                [np.zeros(nk) if x is None else x[:nk] for x in lam]),
+            "preal": None if all(x is None for x in pre) else np.stack(
+                [self._kin if x is None else x[:nk] for x in pre])})
 
     # ------------------------------------------------------------------ parameters
+    @property
+    def de0_labels(self) -> tuple:
+        """Suffix of each ΔE0 parameter's name: ``""`` (global ``de0``), ``"_<path>"`` or ``"_<group>"``."""
+        if self.de0_mode == "global":
+            return ("",)
+        if self.de0_mode == "per_path":
+            return tuple(f"_{p.name}" for p in self.paths)
+        if self.de0_mode == "group":
+            return tuple(f"_{g}" for g in dict.fromkeys(self.de0_groups))
+        return ()
+
+    @property
+    def de0_of_path(self) -> np.ndarray:
+        """Index into :attr:`de0` of each path's ΔE0 (``(P,)``; meaningless for mode ``"none"``)."""
+        return self._de0_of_path
+
     @property
     def k(self) -> np.ndarray:
         """The χ(k) grid, Å⁻¹."""
@@ -335,7 +391,7 @@ class PathModel:
             out[key] = arr
         de0 = np.zeros((m, npath))
         for j in range(npath):
-            jj = 0 if self.de0_mode == "global" else j
+            jj = int(self._de0_of_path[j])
             if self.de0_mode != "none":
                 spec = self.de0[jj]
                 i = self._index.get(("de0", jj))
@@ -345,24 +401,10 @@ class PathModel:
 
     # ------------------------------------------------------------------ evaluation
     def _path_chi(self, n, sigma2, r, de0) -> np.ndarray:
-        """χ_j(k) for arrays n, sigma2, r, de0 of shape (m, P) -> (m, P, nk)."""
-        k = self._kin
-        amp = np.stack([p.amp[: self.nk] for p in self.paths])     # (P, nk)
-        pha = np.stack([p.phase[: self.nk] for p in self.paths])
-        if np.any(de0 != 0.0):
-            kp = np.sqrt(np.clip(k * k - ETOK * de0[..., None], 0.0, None))  # (m, P, nk)
-            x = kp / KSTEP
-            i0 = np.minimum(x.astype(int), self.nk - 2)
-            f = x - i0
-            jj = np.arange(len(self.paths))[None, :, None]
-            a = amp[jj, i0] * (1 - f) + amp[jj, i0 + 1] * f
-            ph = pha[jj, i0] * (1 - f) + pha[jj, i0 + 1] * f
-        else:
-            kp, a, ph = k[None, None, :], amp[None], pha[None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            chi = (n[..., None] * a / (kp * r[..., None] ** 2) * np.exp(-2.0 * sigma2[..., None] * kp * kp)
-                   * np.sin(2.0 * kp * r[..., None] + ph))
-        return np.where(np.broadcast_to(kp, chi.shape) > 0, chi, 0.0)
+        """χ_j(k) for arrays n, sigma2, r, de0 of shape (m, P) -> (m, P, nk) (the one kernel)."""
+        t = self._tables
+        return path_chi(self._kin, amp=t["amp"], phase=t["phase"], r0=t["r0"], sigma2_0=t["s0"],
+                        n=n, r=r, sigma2=sigma2, de0=de0, lam_inv=t["lam_inv"], preal=t["preal"])
 
     def evaluate_paths(self, theta: np.ndarray) -> np.ndarray:
         """Per-path model χ_j(k) (``(m, P, nk)``, dimensionless) for a population ``theta`` (``(m, p)``)."""

@@ -1,8 +1,12 @@
-"""Scattering paths: effective amplitude F(k) and phase δ(k) on a common k grid.
+"""Scattering paths: effective amplitude F(k), phase δ(k) and, where known, the mean free path
+λ(k) and real momentum p′(k) on a common k grid.
 
-Convention (see docs/architecture.md)::
+Convention at the path's reference state (R0 = ``r_ref``, σ0² = ``sigma2_ref``)::
 
-    χ_j(k) = N_j · F_j(k) / (k R_j²) · exp(−2 σ_j² k²) · sin(2 k R_j + δ_j(k))
+    χ_j(k) = N_j · F_j(k) / (k R0²) · exp(−2 σ0² k²) · sin(2 k R0 + δ_j(k))
+
+and :func:`xasmpi.exafs.kernel.path_chi` moves it to other (N, R, σ², ΔE0) with FEFF's path
+equation (mean-free-path and complex-momentum terms included when λ and p′ are known).
 """
 from __future__ import annotations
 
@@ -10,15 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: 2 m_e / ħ² in eV⁻¹ Å⁻²: k² = ETOK · (E − E0)
-ETOK = 0.2624682843
-#: the common k grid step, Å⁻¹ (larch's)
-KSTEP = 0.05
-
-
-def kgrid(kmax: float = 20.0) -> np.ndarray:
-    """Common uniform k grid ``0, 0.05, …, kmax`` (Å⁻¹)."""
-    return np.arange(int(round(kmax / KSTEP)) + 1) * KSTEP
+from xasmpi.exafs.kernel import ETOK, KSTEP, kgrid, path_chi  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,6 +37,11 @@ class Path:
         ``"empirical"`` or ``"feff"``.
     provenance : dict
         JSON-able record of where it came from (file, window, N, R, σ², program...).
+    lam : ndarray, optional
+        Mean free path λ(k), Å, of the same absorber–scatterer pair (from FEFF); ``None``: no
+        mean-free-path transfer.
+    preal : ndarray, optional
+        Real part p′(k) of the complex photo-electron momentum, Å⁻¹ (from FEFF); ``None``: k.
     """
 
     name: str
@@ -52,23 +53,28 @@ class Path:
     sigma2_ref: float
     source: str
     provenance: dict = field(default_factory=dict)
+    lam: np.ndarray | None = None
+    preal: np.ndarray | None = None
+
+    @property
+    def lam_inv(self) -> np.ndarray | None:
+        """1/λ(k), Å⁻¹ (``None`` without a mean free path)."""
+        if self.lam is None:
+            return None
+        with np.errstate(divide="ignore"):
+            return np.where(self.lam > 0, 1.0 / np.maximum(self.lam, 1e-300), 0.0)
 
     def chi(self, *, n: float, r: float | None = None, sigma2: float | None = None,
             de0: float = 0.0) -> np.ndarray:
         """χ(k) of this path on ``self.k`` for one parameter set (N, R in Å, σ² in Å², ΔE0 in eV)."""
         r = self.r_ref if r is None else r
         sigma2 = self.sigma2_ref if sigma2 is None else sigma2
-        k = self.k
-        if de0:
-            kp = np.sqrt(np.clip(k * k - ETOK * de0, 0.0, None))
-            amp = np.interp(kp, k, self.amp)
-            phase = np.interp(kp, k, self.phase)
-        else:
-            kp, amp, phase = k, self.amp, self.phase
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = n * amp / (kp * r * r) * np.exp(-2.0 * sigma2 * kp * kp) * np.sin(2.0 * kp * r + phase)
-        out[kp <= 0] = 0.0
-        return out
+        one = lambda v: np.array([[float(v)]])  # noqa: E731
+        li = self.lam_inv
+        return path_chi(self.k, amp=self.amp[None], phase=self.phase[None], r0=[self.r_ref],
+                        sigma2_0=[self.sigma2_ref], n=one(n), r=one(r), sigma2=one(sigma2), de0=one(de0),
+                        lam_inv=None if li is None else li[None],
+                        preal=None if self.preal is None else self.preal[None])[0, 0]
 
 
 def extract_path(data, *, name: str, n: float, r: float, sigma2: float, rmin: float, rmax: float,

@@ -18,17 +18,9 @@ import numpy as np
 
 from xasmpi.errors import ConfigError, InputError
 from xasmpi.exafs.io import Spectrum
-from xasmpi.exafs.paths import ETOK, KSTEP
+from xasmpi.exafs.kernel import ETOK, KSTEP, WINDOWS, check_window  # noqa: F401
 
 #: window names larch's ``ftwindow`` accepts (first three letters are significant)
-WINDOWS = ("hanning", "parzen", "welch", "gaussian", "sine", "kaiser", "fhanning", "bessel")
-
-
-def _check_window(name: str, what: str) -> None:
-    if not isinstance(name, str) or name.strip().lower()[:3] not in {w[:3] for w in WINDOWS}:
-        raise ConfigError(f"{what}: unknown window {name!r} (use one of {', '.join(WINDOWS)})")
-
-
 @dataclass(frozen=True)
 class FourierFilter:
     """Fourier filter χ(k) → complex χ(q): larch ``xftf`` over a k window, ``xftr`` over an R window.
@@ -69,8 +61,8 @@ class FourierFilter:
             raise ConfigError(f"Fourier filter: need 0 <= rmin < rmax, got rmin={self.rmin}, rmax={self.rmax}")
         if self.dk < 0 or self.dr < 0:
             raise ConfigError(f"Fourier filter: tapers must be >= 0, got dk={self.dk}, dr={self.dr}")
-        _check_window(self.window, "Fourier filter")
-        _check_window(self.rwindow, "Fourier filter")
+        check_window(self.window, "Fourier filter")
+        check_window(self.rwindow, "Fourier filter")
 
     def to_dict(self) -> dict:
         """JSON-able form (``FourierFilter(**d)`` rebuilds it)."""
@@ -162,7 +154,7 @@ class ReductionSettings:
             raise ConfigError(f"reduction: need 0 <= kmin < kmax, got kmin={self.kmin}, kmax={self.kmax}")
         if self.dk < 0:
             raise ConfigError(f"reduction: dk must be >= 0, got {self.dk}")
-        _check_window(self.window, "reduction")
+        check_window(self.window, "reduction")
 
     def fourier_filter(self, *, rmin: float, rmax: float, dr: float = 0.2,
                        rwindow: str = "hanning") -> FourierFilter:
@@ -284,6 +276,7 @@ def reduce_spectrum(spectrum: Spectrum, settings: ReductionSettings = ReductionS
                kmax=s.bkg_kmax, pre_edge_kws=pre_kws or None)
         norm, flat, bkg = g.norm, g.flat, g.bkg
         edge_step = float(g.edge_step)
+        _check_edge_quality(spectrum, e0, edge_step, s)
     kdata = float(np.sqrt(ETOK * (energy[-1] - e0))) if energy is not None else float(g.k[-1])
     if kdata < s.kmax:
         raise InputError(f"{spectrum.source}: data end at k = {kdata:.2f} Å⁻¹, below the "
@@ -294,6 +287,46 @@ def reduce_spectrum(spectrum: Spectrum, settings: ReductionSettings = ReductionS
                    flat=flat, bkg=bkg, e0=float(e0), edge_step=edge_step, k=np.asarray(g.k),
                    chi=np.asarray(g.chi), kwin=np.asarray(g.kwin), r=np.asarray(g.r),
                    chir=np.asarray(g.chir), settings=s)
+
+
+#: an edge step must exceed the pre-edge noise (rms about a straight line) this many times
+EDGE_STEP_OVER_NOISE = 10.0
+#: largest distance (eV) of E0 from the tabulated edge of the spectrum's element: chemical
+#: shifts and monochromator calibration errors are a few eV to ~20 eV
+E0_TOLERANCE = 50.0
+
+
+def _check_edge_quality(spectrum: Spectrum, e0: float, edge_step: float, s: ReductionSettings) -> None:
+    """InputError for a spectrum without a clear edge, with E0 far from the tabulated edge, or
+    sampled too coarsely in k for χ(R) up to ``rmax_out``."""
+    energy, mu = spectrum.energy, spectrum.mu
+    pre = energy < e0 - 20.0
+    noise = 0.0
+    if np.count_nonzero(pre) >= 4:
+        x, y = energy[pre], mu[pre]
+        noise = float(np.std(y - np.polyval(np.polyfit(x, y, 1), x)))
+    scale = float(np.max(np.abs(mu))) or 1.0
+    if not (edge_step > EDGE_STEP_OVER_NOISE * noise and edge_step > 1e-6 * scale):
+        raise InputError(f"{spectrum.source}: no clear absorption edge (edge step {edge_step:.3g} against "
+                         f"pre-edge noise {noise:.3g}; need a step > {EDGE_STEP_OVER_NOISE:g} x noise): "
+                         "is the absorbance right (columns, transmission/fluorescence)?")
+    if spectrum.element and spectrum.edge:
+        import xraydb
+
+        tab = xraydb.xray_edge(spectrum.element, spectrum.edge).energy
+        if abs(e0 - tab) > E0_TOLERANCE:
+            raise InputError(f"{spectrum.source}: E0 = {e0:.1f} eV is {e0 - tab:+.0f} eV from the tabulated "
+                             f"{spectrum.element} {spectrum.edge} edge ({tab:.0f} eV; more than "
+                             f"{E0_TOLERANCE:g} eV): wrong element/edge, energy calibration or reduction.e0?")
+    post = energy > e0
+    k = np.sqrt(ETOK * (energy[post] - e0))
+    inwin = k[(k >= s.kmin) & (k <= s.kmax)]
+    need = np.pi / (2.0 * s.rmax_out)
+    step = float(np.median(np.diff(inwin))) if inwin.size > 2 else np.inf
+    if step > need:
+        raise InputError(f"{spectrum.source}: too few points: {inwin.size} in the k window "
+                         f"{s.kmin:g}-{s.kmax:g} Å⁻¹ (median step {step:.3g} Å⁻¹); chi(R) up to "
+                         f"rmax_out = {s.rmax_out:g} Å needs steps <= {need:.3g} Å⁻¹")
 
 
 def _check_edge(spectrum: Spectrum) -> None:

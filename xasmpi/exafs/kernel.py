@@ -1,0 +1,136 @@
+"""The bottom of ``xasmpi.exafs``: constants, the window list and the one EXAFS path equation.
+
+Every module that evaluates a path (:class:`~xasmpi.exafs.paths.Path`, the batched
+:class:`~xasmpi.exafs.model.PathModel`, the replicate engine through it, the demo generator's
+plane-wave option) calls :func:`path_chi`; nothing else writes the EXAFS equation.
+
+Path transfer
+-------------
+A path carries tables on the uniform grid ``k = 0, 0.05, …`` Å⁻¹, measured (empirical path)
+or computed (FEFF path) at a *reference state* (``R0``, ``σ0²``, ΔE0 = 0):
+
+* ``F(k)`` (Å) and ``δ(k)`` (rad), defined by the reference χ itself::
+
+      χ_ref(k) = N_ref F(k) / (k R0²) · exp(−2 σ0² k²) · sin(2 k R0 + δ(k))
+
+  so ``F`` and ``δ`` absorb S0², the mean-free-path factor exp(−2R0/λ) and every σ0²
+  correction of the reference;
+* optionally the mean free path ``λ(k)`` (Å) and the real part ``p′(k)`` (Å⁻¹) of FEFF's
+  complex photo-electron momentum ``p = p′ + i/λ`` for the same absorber–scatterer pair.
+
+Moving the path to another state (N, R = R0 + ΔR, σ² = σ0² + Δσ², ΔE0) follows FEFF's
+path equation exactly as larch evaluates it (``larch.xafs.feffdat.FeffPathGroup._calc_chi``,
+without third/fourth cumulants and imaginary energy)::
+
+    χ = Im[ N S0² f(q) / (q R²) · exp(−2 R0 p″ − 2 p² σ² + i(2 q R0 + φ(q) + 2p(ΔR − 2σ²/R0))) ]
+
+with ``q = sqrt(k² − ETOK·ΔE0)`` and ``p″ = 1/λ``.  Dividing by the same expression at the
+reference state and writing ``p² = p′² − p″² + 2i p′p″``::
+
+    χ = n F(q) / (q R²) · exp(−2σ0² q² − 2Δσ² (p′² − p″²) − 2 p″ ΔR + 4 p″ Δσ² / R0)
+        · sin(2 q R0 + δ(q) + 2 p′ ΔR − 4 Δσ² p′ (p″ + 1/R0))
+
+(``n = N·S0²`` relative to the reference's S0²).  Each term has a meaning:
+
+* ``−2 p″ ΔR = −2ΔR/λ``: the mean-free-path factor moves from exp(−2R0/λ) to exp(−2R/λ);
+* ``−2Δσ² (p′² − p″²)`` and ``−4 Δσ² p′ p″``: the Debye–Waller factor with the complex momentum
+  (larch/FEFF ``exp(−2p²σ²)``), i.e. the σ²-dependent amplitude and phase of the cumulant
+  expansion at complex p;
+* ``−4 Δσ² p′ / R0`` and ``+4 p″ Δσ²/R0``: the curved-wave ``2σ²/R`` term of the phase;
+* ``2 p′ ΔR`` instead of ``2 q ΔR``: the distance change enters with the real momentum.
+
+Without λ and p′ (an empirical path without a FEFF calculation) the plane-wave limit
+``p′ = q, p″ = 0`` is used, which still carries the ``−4 Δσ² q / R0`` phase term.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from xasmpi.errors import ConfigError
+
+#: 2 m_e / ħ² in eV⁻¹ Å⁻²: k² = ETOK · (E − E0)  (larch's value)
+ETOK = 0.2624682843
+#: the common k grid step, Å⁻¹ (larch's)
+KSTEP = 0.05
+#: larch ``ftwindow`` window names accepted everywhere (reduction, extraction, fit)
+WINDOWS = ("hanning", "kaiser", "parzen", "welch", "sine", "gaussian", "fhanning", "bessel")
+
+
+def kgrid(kmax: float = 20.0) -> np.ndarray:
+    """Common uniform k grid ``0, 0.05, …, kmax`` (Å⁻¹)."""
+    return np.arange(int(round(kmax / KSTEP)) + 1) * KSTEP
+
+
+def check_window(name: str, what: str) -> str:
+    """Validate a window name against :data:`WINDOWS` (larch accepts its first three letters).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``what`` (the key or object) and the valid names.
+    """
+    if not isinstance(name, str) or name.strip().lower()[:3] not in {w[:3] for w in WINDOWS}:
+        raise ConfigError(f"{what}: unknown window {name!r} (use one of {', '.join(WINDOWS)})")
+    return name
+
+
+def _at(table: np.ndarray, i0: np.ndarray, f: np.ndarray, jj) -> np.ndarray:
+    return table[jj, i0] * (1.0 - f) + table[jj, i0 + 1] * f
+
+
+def path_chi(k: np.ndarray, *, amp: np.ndarray, phase: np.ndarray, r0: np.ndarray, sigma2_0: np.ndarray,
+             n: np.ndarray, r: np.ndarray, sigma2: np.ndarray, de0: np.ndarray,
+             lam_inv: np.ndarray | None = None, preal: np.ndarray | None = None) -> np.ndarray:
+    """χ_j(k) of paths moved from their reference state (see the module docstring).
+
+    Parameters
+    ----------
+    k : ndarray
+        Uniform grid ``0, KSTEP, …`` Å⁻¹, shape ``(nk,)``; the tables are on this grid.
+    amp, phase : ndarray
+        ``(P, nk)`` F(k) (Å) and δ(k) (rad) of each path at its reference state.
+    r0, sigma2_0 : ndarray
+        ``(P,)`` reference distance (Å) and σ² (Å²).
+    n, r, sigma2, de0 : ndarray
+        ``(m, P)`` N·S0², R (Å), σ² (Å²) and ΔE0 (eV) for a population of ``m`` states.
+    lam_inv : ndarray, optional
+        ``(P, nk)`` 1/λ(k) (Å⁻¹); zero (no mean-free-path transfer) when omitted.
+    preal : ndarray, optional
+        ``(P, nk)`` real momentum p′(k) (Å⁻¹); ``k`` when omitted.
+
+    Returns
+    -------
+    ndarray
+        ``(m, P, nk)`` χ_j(k), zero where ``k² <= ETOK·ΔE0``.
+    """
+    k = np.asarray(k, dtype=float)
+    nk = k.size
+    npath = amp.shape[0]
+    r0 = np.asarray(r0, dtype=float)[None, :, None]
+    s0 = np.asarray(sigma2_0, dtype=float)[None, :, None]
+    n, r, sigma2, de0 = (np.asarray(a, dtype=float)[..., None] for a in (n, r, sigma2, de0))
+    if np.any(de0 != 0.0):
+        q = np.sqrt(np.clip(k * k - ETOK * de0, 0.0, None))               # (m, P, nk)
+        x = q / KSTEP
+        i0 = np.minimum(x.astype(np.intp), nk - 2)
+        f = x - i0
+        jj = np.arange(npath)[None, :, None]
+        a = _at(amp, i0, f, jj)
+        ph = _at(phase, i0, f, jj)
+        pi = None if lam_inv is None else _at(lam_inv, i0, f, jj)
+        pr = q if preal is None else _at(preal, i0, f, jj)
+    else:
+        q = k[None, None, :]
+        a, ph = amp[None], phase[None]
+        pi = None if lam_inv is None else lam_inv[None]
+        pr = q if preal is None else preal[None]
+    dr = r - r0
+    ds = sigma2 - s0
+    expo = -2.0 * s0 * q * q - 2.0 * ds * pr * pr
+    arg = 2.0 * q * r0 + ph + 2.0 * pr * dr - 4.0 * ds * pr / r0
+    if pi is not None:
+        expo = expo + 2.0 * ds * pi * pi - 2.0 * pi * dr + 4.0 * pi * ds / r0
+        arg = arg - 4.0 * ds * pr * pi
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        chi = n * a / (q * r * r) * np.exp(expo) * np.sin(arg)
+    return np.where(np.broadcast_to(q, chi.shape) > 0, chi, 0.0)
