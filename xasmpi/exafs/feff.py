@@ -9,9 +9,11 @@ shell's (N, R, σ²_ref) ``Path.chi`` equals larch's χ(k) to rounding:
     Path:   F(k) = |Z| · exp(2 σ²_ref k²),  δ(k) = arg Z   (unwrapped)
 
 so F is FEFF's effective amplitude (|f_eff|·reduction factor·e^{−2R/λ}, per atom, S0² = 1) and δ
-the total phase shift.  Away from σ²_ref and R_ref the Path model uses the plane-wave
-exp(−2σ²k²) and 2kR, while larch uses the complex wavenumber p of FEFF; the two differ by
-≲1 % of the amplitude for Δσ² ≈ 0.003 Å² (see the tests).
+the total phase shift.  Each path also carries FEFF's mean free path λ(k) and real momentum
+p′(k) (``Path.lam``, ``Path.preal``), so that away from (R_ref, σ²_ref, ΔE0 = 0) the one path
+kernel (:func:`xasmpi.exafs.kernel.path_chi`) follows larch's complex-momentum equation: the
+model reproduces ``path2chi`` to < 1 % of the path amplitude for ΔR in ±0.2 Å and Δσ² in
+−0.003…+0.01 Å² (tests/unit/test_path_transfer.py).
 """
 from __future__ import annotations
 
@@ -216,10 +218,15 @@ def feff_paths(run: FeffRun, shells: list[tuple[str, float]], *, sigma2: float |
         n = sum(p.degen for p in match)
         r = sum(p.degen * p.reff for p in match) / n
         cchi = np.zeros(k.size, dtype=complex)
+        lam = np.zeros(k.size)
+        preal = np.zeros(k.size)
         for p in match:
             fp = feffpath(p.file, s02=1.0, sigma2=s2_ref, e0=0.0, deltar=0.0)
             path2chi(fp, k=k)
             cchi += -fp.chi_imag + 1j * fp.chi
+            fd = fp._feffdat
+            lam += p.degen * np.interp(k, fd.k, fd.lam)
+            preal += p.degen * np.interp(k, fd.k, fd.rep)
         with np.errstate(divide="ignore", invalid="ignore"):
             z = cchi * k * r * r / n * np.exp(-2j * k * r)
         z[0] = z[1]
@@ -231,7 +238,8 @@ def feff_paths(run: FeffRun, shells: list[tuple[str, float]], *, sigma2: float |
                 "reff": [p.reff for p in match], "degen": [p.degen for p in match],
                 "n": n, "r": r, "sigma2": s2_ref}
         out.append(Path(name=name, k=k, amp=famp, phase=delta, r_ref=float(r), n_ref=float(n),
-                        sigma2_ref=float(s2_ref), source="feff", provenance=prov))
+                        sigma2_ref=float(s2_ref), source="feff", provenance=prov, lam=lam / n,
+                        preal=preal / n))
     return out
 
 
