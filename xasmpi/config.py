@@ -78,7 +78,7 @@ class ReductionSection:
     dk: float = _f(1.0, "Å^-1", 0.0, 5.0, "window sill width")
     window: Literal["hanning", "kaiser", "parzen", "welch", "sine", "gaussian"] = _f("hanning")
     e0: Optional[float] = _f(None, "eV", 0.0, 2e5, "fixed E0 (default: larch finds it)")
-    shared_e0: bool = _f(False, doc="use one E0 (that of the first spectrum) for all spectra")
+    shared_e0: bool = _f(False, doc="use one E0 (the mean of larch find_e0 over the mu(E) spectra) for all spectra")
     rmax_out: float = _f(10.0, "Å", 1.0, 30.0, "largest R kept for chi(R)")
     pre1: Optional[float] = _f(None, "eV", -1000.0, 0.0, "pre-edge range start, relative to E0")
     pre2: Optional[float] = _f(None, "eV", -1000.0, 0.0, "pre-edge range end, relative to E0")
@@ -92,6 +92,8 @@ class WaveletSection:
     kind: Literal["cauchy", "morlet"] = _f("cauchy")
     rmax: float = _f(6.0, "Å", 0.5, 20.0, "largest R of the map")
     kwindow: bool = _f(False, doc="apply the FT k window before the transform")
+    order: int = _f(196, None, 1, 5000, "Cauchy: wavelet order n (larch ties it to the R points, "
+                    "= 196 at rmax 6 Å; fixed here so the k resolution does not change with rmax)")
     eta: float = _f(10.0, None, 0.1, 50.0, "Morlet: oscillation parameter")
     sigma: float = _f(1.0, None, 0.05, 20.0, "Morlet: width parameter")
 
@@ -108,6 +110,8 @@ class SpectrumSpec:
     element: Optional[str] = _f(None)
     edge: Optional[str] = _f(None)
     athena_group: Optional[str] = _f(None)
+    alternatives: Tuple[str, ...] = _f((), path=True, doc="reference: files of other scans of the same "
+                                       "reference; the systematics stage refits with each in its place")
     reduction: dict = _f({}, doc="per-spectrum overrides of [reduction] keys")
 
 
@@ -163,6 +167,18 @@ class EngineSection:
 
 
 @dataclass(frozen=True)
+class SystematicsSection:
+    """``[fit.systematics]``: refits under the variations a careful analyst tries (``systematics``
+    stage; a shift of 0 leaves that variation out)."""
+    enabled: bool = _f(True, doc="run the systematics stage after the fit")
+    e0_shift: float = _f(1.0, "eV", 0.0, 20.0, "each reference's E0 moved by ± this (re-reduced, paths re-extracted)")
+    window_shift: float = _f(0.1, "Å", 0.0, 1.0, "fit-window and extraction-window edges moved by ± this")
+    kmin_shift: float = _f(0.5, "Å^-1", 0.0, 5.0, "fit and extraction kmin moved by ± this")
+    kmax_shift: float = _f(2.0, "Å^-1", 0.0, 10.0, "fit and extraction kmax lowered by this")
+    kweights: Tuple[int, ...] = _f((1, 2, 3), None, 0, 4, "k weights refitted (the fit's own is skipped)")
+
+
+@dataclass(frozen=True)
 class FitSection:
     """``[fit]``: model-free fits and their replicates."""
     samples: Tuple[str, ...] = _f((), doc="spectra to fit (default: all with role='sample')")
@@ -174,13 +190,16 @@ class FitSection:
     rmin: float = _f(1.0, "Å", 0.0, 15.0, "R window (q and r spaces)")
     rmax: float = _f(3.6, "Å", 0.1, 15.0)
     replicates: int = _f(10000, None, 0, 10_000_000)
-    mode: Literal["restart", "noise", "residual"] = _f("restart")
+    mode: Literal["restart", "noise", "residual"] = _f("noise", doc="noise/residual: bootstrap (an uncertainty); "
+                                                       "restart: same data, new seed (optimiser stability only)")
     chunk: int = _f(250, None, 1, 100000, "replicates fitted together (fixed global chunking)")
-    e0: Literal["fixed", "global", "per-path"] = _f("fixed")
+    e0: Literal["per-reference", "fixed", "global", "per-path"] = _f(
+        "per-reference", doc="free ΔE0: one per reference spectrum (FEFF paths share one), global, per path, or none")
     e0_bounds: Tuple[float, float] = _f((-10.0, 10.0), "eV", -50.0, 50.0)
     histogram_bins: int = _f(40, None, 5, 1000)
     de: DESection = _f(DESection())
     engine: EngineSection = _f(EngineSection())
+    systematics: SystematicsSection = _f(SystematicsSection())
     params: dict = _f({}, doc="per-path [fit.params.<path>] tables (ParamBounds)")
 
 
@@ -241,9 +260,11 @@ class AnalysisSection:
     """``[analysis]``: stoichiometry, bond angle and bond-angle distributions."""
     mass: Optional[float] = _f(None, "Da", 1.0, 1e7, "cluster mass from mass spectrometry")
     mass_tol: float = _f(20.0, "Da", 0.0, 1e5)
-    elements: Tuple[str, ...] = _f(("Cd", "S"))
-    cn_path: str = _f("Cd-S", doc="path whose N gives CN = 4y/x")
-    angle_paths: Tuple[str, ...] = _f(("Cd-S", "Cd-Cd"), doc="(R1, R2) paths for the bond angle")
+    elements: Tuple[str, ...] = _f((), doc="elements enumerated (default: absorber and cn_path's neighbour)")
+    cn_path: Optional[str] = _f(None, doc="path whose N gives CN = 4y/x (default: the job's only "
+                                "absorber-neighbour path)")
+    angle_paths: Tuple[str, ...] = _f((), doc="(R1, R2) paths for the bond angle (default: cn_path and "
+                                      "the absorber-absorber path)")
     models: Tuple[str, ...] = _f((), doc="structure files (or xanes candidate names) for angle distributions")
 
 
@@ -315,6 +336,7 @@ class Job:
         simulated = d["job"]["simulated"]
         # input files count by content, not only by name
         files = {s["file"]: file_digest(s["file"]) for s in d["spectra"]}
+        files |= {a: file_digest(a) for s in d["spectra"] for a in s.get("alternatives", ())}
         files |= {p["structure"]: file_digest(self._resolve(p["structure"])) for p in d["paths"] if p["structure"]}
         data = {k: d[k] for k in ("reduction", "wavelet", "spectra", "paths")} | {"files": files}
         fit = dict(d["fit"] or {})
@@ -327,6 +349,9 @@ class Job:
             "selftest": {"seed": seed, "selftest": d["selftest"]},
             "reduce": data,
             "fit": {"seed": seed, "fit": fit, **data},
+            # replicate settings do not change the systematic refits
+            "systematics": {"seed": seed, "fit": {k: v for k, v in fit.items()
+                                                  if k not in ("replicates", "mode", "chunk", "engine")}, **data},
             "feff": {"feff": d["feff"], "fit": fit, **data},
             "xanes": {"xanes": xanes, "files": cands},
             "analysis": {"analysis": d["analysis"]},
@@ -351,6 +376,8 @@ class Job:
             out.append("reduce")
         if self.fit is not None:
             out.append("fit")
+            if self.fit.systematics.enabled:
+                out.append("systematics")
         if self.feff is not None:
             out.append("feff")
         if self.xanes is not None and self.xanes.candidates:
@@ -360,7 +387,7 @@ class Job:
         return tuple(out)
 
 
-STAGES = ("selftest", "reduce", "fit", "feff", "xanes", "analysis")
+STAGES = ("selftest", "reduce", "fit", "systematics", "feff", "xanes", "analysis")
 #: crystal names known to :func:`xasmpi.exafs.feff.crystal`
 FEFF_CRYSTALS = ("CdS-zincblende", "CdS-wurtzite", "CdO-rocksalt")
 #: names that cannot be XANES candidates (groups of the results layout)
@@ -411,7 +438,9 @@ def _quantity(value: Any, unit: str, key: str, ctx: _Ctx) -> float:
 def _check_range(x: float, meta: dict, key: str, ctx: _Ctx) -> None:
     lo, hi, unit = meta.get("lo"), meta.get("hi"), meta.get("unit") or ""
     if (lo is not None and x < lo) or (hi is not None and x > hi):
-        raise ctx.err(key, f"value {x:g} {unit} is out of range [{lo:g}, {hi:g}]".replace("  ", " "))
+        rng = f"[{lo:g}, {hi:g}]" if lo is not None and hi is not None else \
+            (f">= {lo:g}" if lo is not None else f"<= {hi:g}")
+        raise ctx.err(key, f"value {x:g} {unit} is out of range {rng}".replace("  ", " "))
 
 
 def _convert(tp: Any, value: Any, key: str, ctx: _Ctx, meta: dict) -> Any:
@@ -523,8 +552,10 @@ def parse_override(text: str, source: str = "--set") -> tuple[str, Any]:
         raise ConfigError(f"{source}: --set '{text}': expected KEY=VALUE")
     key, val = text.split("=", 1)
     key, val = key.strip(), val.strip()
-    if not re.fullmatch(r"[A-Za-z0-9_\-.]+", key):
-        raise ConfigError(f"{source}: --set '{text}': bad key")
+    key = re.sub(r"\[(\d+)\]", r".\1", key)  # spectra[2].file is spectra.2.file
+    if not re.fullmatch(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*", key):
+        raise ConfigError(f"{source}: --set '{text}': bad key (use a dotted key such as fit.replicates=200; "
+                          "array elements as spectra.2.file=... or spectra[2].file=..., counted from 0)")
     try:
         value = tomllib.loads(f"v = {val}")["v"]
     except tomllib.TOMLDecodeError:
@@ -570,6 +601,13 @@ def load_job(path: str | os.PathLike, overrides: tuple[str, ...] | list[str] = (
 
 
 def _cross_check(job: Job, ctx: _Ctx) -> None:
+    out = job.job.output
+    if not out.strip():
+        raise ctx.err("job.output", "empty: give the results file name, e.g. output = \"results.h5\"")
+    if Path(out).is_dir():
+        raise ctx.err("job.output", f"'{out}' is a directory: give a file name inside it")
+    if Path(out).parent.exists() and not Path(out).parent.is_dir():
+        raise ctx.err("job.output", f"'{Path(out).parent}' is not a directory")
     names = [s.name for s in job.spectra]
     for i, s in enumerate(job.spectra):
         if not s.name:
@@ -615,6 +653,12 @@ def _cross_check(job: Job, ctx: _Ctx) -> None:
         kmax = f.kmax if f.kmax is not None else r.kmax
         if kmin >= kmax:
             raise ctx.err("fit.kmin", f"the fit's kmin {kmin} must be below its kmax {kmax} (Å^-1)")
+        from xasmpi.exafs.paths import kgrid
+        kend = float(kgrid()[-1])
+        if kmax + r.dk / 2 > kend:
+            raise ctx.err("fit.kmax" if f.kmax is not None else "reduction.kmax",
+                          f"{kmax:g} Å^-1 plus half the taper dk ({r.dk:g}) is beyond the path grid "
+                          f"(k <= {kend:g} Å^-1); EXAFS data rarely reach past 16-18 Å^-1")
         for pn, tbl in f.params.items():
             if pn not in pnames:
                 raise ctx.err(f"fit.params.{pn}", "not a path name")
@@ -628,6 +672,18 @@ def _cross_check(job: Job, ctx: _Ctx) -> None:
     for st in job.job.stages:
         if st not in STAGES:
             raise ctx.err("job.stages", f"unknown stage '{st}' (stages: {', '.join(STAGES)})")
+    if job.analysis is not None:
+        a = job.analysis
+        if a.cn_path is not None and a.cn_path not in pnames:
+            raise ctx.err("analysis.cn_path", f"'{a.cn_path}' is not a path of the job "
+                          f"({', '.join(pnames) or 'no [[paths]]'})")
+        if a.angle_paths and (len(a.angle_paths) != 2 or any(x not in pnames for x in a.angle_paths)):
+            raise ctx.err("analysis.angle_paths", f"{list(a.angle_paths)} must be two paths of the job "
+                          f"({', '.join(pnames) or 'no [[paths]]'})")
+        from ase.data import atomic_numbers
+        for el in a.elements:
+            if el not in atomic_numbers:
+                raise ctx.err("analysis.elements", f"'{el}' is not an element symbol")
     if job.xanes is not None:
         cnames = [c.name for c in job.xanes.candidates]
         for i, c in enumerate(job.xanes.candidates):

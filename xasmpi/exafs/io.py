@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import operator
+import re
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 
@@ -155,14 +156,92 @@ def _guess_format(path: FilePath) -> str:
     if path.suffix.lower() == ".prj":
         return "athena"
     with open(path, "rb") as fh:
-        head = fh.read(16).decode("latin-1").lstrip()
-    return "xdi" if head.upper().startswith("# XDI") else "ascii"
+        head = fh.read(64).decode("latin-1").lstrip()
+    # "# XDI/1.0" and "#XDI/1.1" (no space; some files of the public XAS data library)
+    return "xdi" if re.match(r"#\s*XDI\b", head, flags=re.IGNORECASE) else "ascii"
+
+
+#: characters that start a comment line in column files (larch's convention)
+_COMMENT = "#;%!*"
+#: fewest data rows accepted in a μ(E) or χ(k) file (below this nothing can be reduced)
+MIN_ROWS = 20
+
+
+def _is_number(tok: str) -> bool:
+    try:
+        float(tok)
+    except ValueError:
+        return False
+    return True
+
+
+def scan_rows(path: FilePath) -> tuple[np.ndarray, list[int]]:
+    """Our own count of the data rows of a column/XDI file, independent of larch.
+
+    Data rows are the non-empty lines that do not start with a comment character.  Lines
+    made only of words before the first numeric row are a column header; after it every
+    row must have the same number of numeric, finite values.
+
+    Returns
+    -------
+    values : ndarray, shape (n_rows, n_columns)
+    lines : list of int
+        1-based line number of each row.
+
+    Raises
+    ------
+    InputError
+        Naming the line: a non-numeric cell, NaN/inf, a missing (truncated) or extra value.
+    """
+    rows: list[list[float]] = []
+    lines: list[int] = []
+    ncol = None
+    with open(path, encoding="latin-1") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            s = raw.strip()
+            if not s or s[0] in _COMMENT:
+                continue
+            toks = s.replace(",", " ").split()
+            numeric = [_is_number(t) for t in toks]
+            if ncol is None and not any(numeric):
+                continue  # an uncommented column-header line
+            if not all(numeric):
+                j = numeric.index(False)
+                raise InputError(f"{path}: line {lineno}: non-numeric value {toks[j]!r} in column {j + 1} "
+                                 f"(a data row; every earlier row would be lost)")
+            vals = [float(t) for t in toks]
+            if ncol is None:
+                ncol = len(vals)
+            elif len(vals) < ncol:
+                raise InputError(f"{path}: truncated line (line {lineno} has {len(vals)} of {ncol} values)")
+            elif len(vals) > ncol:
+                raise InputError(f"{path}: line {lineno} has {len(vals)} values, the data rows before it "
+                                 f"have {ncol}")
+            bad = [j for j, v in enumerate(vals) if not np.isfinite(v)]
+            if bad:
+                raise InputError(f"{path}: NaN or infinite value {toks[bad[0]]!r} in column {bad[0] + 1} "
+                                 f"at line {lineno}")
+            rows.append(vals)
+            lines.append(lineno)
+    if not rows:
+        raise InputError(f"{path}: no numeric data rows found")
+    return np.asarray(rows, dtype=float), lines
 
 
 def _read_columns(path: FilePath, *, xdi: bool) -> dict:
-    """Columns (lower-case header → array), element and edge; check rows for gaps and NaN."""
+    """Columns (lower-case header → array), element and edge.
+
+    The rows are counted and checked by :func:`scan_rows` first (larch's readers take the
+    lines before a bad cell as header and would silently drop them); larch supplies the
+    column labels and the XDI metadata, and must agree with our count.
+    """
     from larch.io import read_ascii, read_xdi
 
+    values, lines = scan_rows(path)
+    if values.shape[0] < MIN_ROWS:
+        raise InputError(f"{path}: only {values.shape[0]} data rows (at least {MIN_ROWS} are needed)")
+    if values.shape[1] < 2:
+        raise InputError(f"{path}: only {values.shape[1]} data column(s)")
     try:
         grp = read_xdi(str(path)) if xdi else read_ascii(str(path))
     except Exception as exc:  # larch raises ValueError, AttributeError, ... on garbage
@@ -173,44 +252,18 @@ def _read_columns(path: FilePath, *, xdi: bool) -> dict:
     if arr is None or np.ndim(arr) != 2 or np.size(arr) == 0 or not labels:
         raise InputError(f"{path}: no data columns found")
     arr = np.asarray(arr, dtype=float)
-    if arr.shape[1] < 2:
-        raise InputError(f"{path}: only {arr.shape[1]} data row(s)")
-    _check_rows(path, arr, labels)
-    cols = {lab: arr[i].copy() for i, lab in enumerate(labels)}
+    if arr.shape[1] != values.shape[0] or not np.array_equal(arr[:, -1], values[-1, : arr.shape[0]]):
+        raise InputError(f"{path}: the file has {values.shape[0]} data rows (lines {lines[0]}-{lines[-1]}) "
+                         f"but larch read {arr.shape[1]}: check the lines around the header")
+    if len(labels) != values.shape[1]:
+        labels = (labels + [f"col{j + 1}" for j in range(len(labels), values.shape[1])])[: values.shape[1]]
+    cols = {lab: values[:, i].copy() for i, lab in enumerate(labels)}
     element = edge = None
     attrs = getattr(grp, "attrs", None) or {}
     if isinstance(attrs, dict) and "element" in attrs:
-        element = attrs["element"].get("symbol") or None
-        edge = attrs["element"].get("edge") or None
+        element = str(attrs["element"].get("symbol") or "").strip().capitalize() or None
+        edge = str(attrs["element"].get("edge") or "").strip().upper() or None
     return {"columns": cols, "element": element, "edge": edge}
-
-
-def _check_rows(path: FilePath, arr: np.ndarray, labels: list[str]) -> None:
-    """One clear message for the first row with missing or NaN values (larch fills both with NaN)."""
-    bad = ~np.isfinite(arr)
-    if not bad.any():
-        return
-    row = int(np.flatnonzero(bad.any(axis=0))[0])
-    missing = bad[:, row]
-    line = _data_line_number(path, row)
-    where = f"line {line}" if line else f"data row {row + 1}"
-    first = int(np.flatnonzero(missing)[0])
-    if missing[first:].all() and first > 0:
-        raise InputError(f"{path}: truncated line ({where} has {first} of {len(labels)} values)")
-    raise InputError(f"{path}: NaN or non-numeric value in column {labels[first]!r} at {where}")
-
-
-def _data_line_number(path: FilePath, row: int) -> int | None:
-    """1-based line number of data row ``row`` (lines not starting with a comment character)."""
-    n = -1
-    with open(path, encoding="latin-1") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            s = line.strip()
-            if s and s[0] not in "#;%!*":
-                n += 1
-                if n == row:
-                    return lineno
-    return None
 
 
 def _check_abscissa(path: FilePath, x: np.ndarray, what: str) -> None:
