@@ -11,6 +11,24 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _fmt(x) -> str:
+    return "n/a" if x is None else f"{x:.4g}"
+
+
+def _describe(d: dict, key: str) -> str:
+    """``N = 2.61 ± 0.05 (best ± stderr), 2.60 ± 0.04 (replicates), sys 0.2, total 0.2 [flags]``."""
+    out = f"{key} = {_fmt(d.get(key + '_best'))} ± {_fmt(d.get(key + '_stderr'))}"
+    if d.get(key + "_mean") is not None:
+        out += f", replicates {_fmt(d[key + '_mean'])} ± {_fmt(d.get(key + '_sd'))}"
+    if d.get(key + "_sys") is not None:
+        out += f", sys {_fmt(d[key + '_sys'])}"
+    if d.get(key + "_total_sd") is not None:
+        out += f", total {_fmt(d[key + '_total_sd'])}"
+    if d.get(key + "_flags"):
+        out += f" [{', '.join(d[key + '_flags'])}]"
+    return out
+
+
 def run(args) -> int:
     from xasmpi.store.results import summarize
 
@@ -25,9 +43,14 @@ def run(args) -> int:
               f" ({smp['replicates_failed']} failed), mode {smp['mode']}"
               + (f", best SSR {smp['ssr_best']:.4g}" if "ssr_best" in smp else "")
               + (f", FEFF-route SSR {smp['ssr_feff']:.4g}" if "ssr_feff" in smp else ""))
-        for p, d in smp["paths"].items():
-            parts = [f"{k[:-5]} = {d[k]:.4g} ± {d[k[:-5] + '_sd'] or 0:.2g}" for k in d if k.endswith("_mean") and d[k] is not None]
-            print(f"    {p:10s} " + ", ".join(parts))
+        if smp.get("mode") == "restart":
+            print("    (restart replicates: the spread measures the optimiser's stability, not an uncertainty)")
+        if "systematics" in smp:
+            sy = smp["systematics"]
+            print(f"    systematic refits: {sy['ok']}/{len(sy['variations'])} ok")
+        for p, d in list(smp["paths"].items()) + [(f"ΔE0 {g}", d) for g, d in smp.get("e0", {}).items()]:
+            print(f"    {p:10s} " + "; ".join(_describe(d, k) for k in ("N", "sigma2", "R", "dE0")
+                                             if d.get(f"{k}_mean") is not None or d.get(f"{k}_best") is not None))
     for c, d in s["xanes"].items():
         print(f"  xanes {c}: {d['absorbers_ok']}/{d['absorbers']} absorbers ok")
     return 0

@@ -92,8 +92,9 @@ def feffit_route(model: PathModel, data: np.ndarray, *, start: np.ndarray | None
         for j, spec in enumerate(getattr(model, key)):
             nm = f"{key}_{model.paths[j].name}"
             full0[nm] = spec
+    labels = model.de0_labels  # "" (global), "_<path>" (per path) or "_<group>" (shared by a group)
     for j, spec in enumerate(model.de0):
-        full0["de0" if model.de0_mode == "global" else f"de0_{model.paths[j].name}"] = spec
+        full0[f"de0{labels[j]}"] = spec
     start_map = dict(zip(model.names, start)) if start is not None else {}
     for nm, spec in full0.items():
         v = start_map.get(nm, spec.value)
@@ -106,7 +107,7 @@ def feffit_route(model: PathModel, data: np.ndarray, *, start: np.ndarray | None
     fpaths = {}
     for j, p in enumerate(model.paths):
         files = p.provenance["files"]
-        de0 = ("de0" if model.de0_mode == "global" else _pname(f"de0_{p.name}")) if model.de0_mode != "none" else "0"
+        de0 = _pname(f"de0{labels[model.de0_of_path[j]]}") if model.de0_mode != "none" else "0"
         for f in files:
             fp = feffpath(f, label=f"{_pname(p.name)}_{len(fpaths)}", s02=f"{_pname('n_' + p.name)}/{p.n_ref!r}",
                           sigma2=_pname(f"sigma2_{p.name}"), e0=de0,

@@ -12,6 +12,7 @@ MODULES = {
     "selftest": "xasmpi.stages.selftest",
     "reduce": "xasmpi.stages.reduce",
     "fit": "xasmpi.stages.fit",
+    "systematics": "xasmpi.stages.systematics",
     "feff": "xasmpi.stages.feff",
     "xanes": "xasmpi.stages.xanes",
     "analysis": "xasmpi.stages.analysis",

@@ -29,10 +29,24 @@ def samples(job: Job) -> list[str]:
     return list(f.samples) if f.samples else [s.name for s in job.spectra if s.role == "sample"]
 
 
+#: ``fit.e0`` -> :meth:`PathModel.build` ``de0_mode``
+E0_MODES = {"fixed": "none", "global": "global", "per-path": "per_path", "per-reference": "group"}
+
+
+def de0_group(job: Job, path: str) -> str:
+    """ΔE0 group of a fitted path under ``fit.e0 = "per-reference"``: the name of the reference
+    spectrum an empirical path is extracted from, ``"feff"`` for a FEFF path."""
+    spec = job.path(path)
+    return spec.reference if spec.source == "empirical" else "feff"
+
+
 def model_for(job: Job, paths: dict, *, e0: str | None = None):
     """The :class:`~xasmpi.exafs.model.PathModel` of ``[fit]`` over the given paths.
 
-    ``e0`` overrides ``fit.e0`` ("fixed", "global", "per-path").
+    ``e0`` overrides ``fit.e0`` ("per-reference", "fixed", "global", "per-path").  With
+    "per-reference" the paths share one ΔE0 per :func:`de0_group` of the job's path of the
+    same name, so the FEFF route (FEFF paths under the model's path names) gets exactly the
+    grouping, and the number of free parameters, of the model-free fit.
     """
     from xasmpi.exafs.model import FitSpace, Param, PathModel
 
@@ -53,13 +67,18 @@ def model_for(job: Job, paths: dict, *, e0: str | None = None):
             r.append(Param(r0, True, lo, hi))
         else:
             r.append(Param(r0, False))
-    mode = {"fixed": "none", "global": "global", "per-path": "per_path"}[e0 or f.e0]
+    mode = E0_MODES[e0 or f.e0]
     de0 = Param(0.0, True, *f.e0_bounds) if mode != "none" else None
-    return PathModel.build(plist, space=space, n=n, sigma2=s2, r=r, de0=de0, de0_mode=mode)
+    groups = [de0_group(job, nm) for nm in names] if mode == "group" else None
+    return PathModel.build(plist, space=space, n=n, sigma2=s2, r=r, de0=de0, de0_mode=mode, de0_groups=groups)
 
 
 def column_names(model) -> list[str]:
-    """``Cd-S.n``-style names of the model's free parameters (results-file convention)."""
+    """``Cd-S.n``-style names of the model's free parameters (results-file convention).
+
+    ΔE0: ``global.de0`` (one for all paths), ``Cd-S.de0`` (per path), ``CdS_bulk.de0`` (per
+    reference spectrum; ``feff.de0`` for FEFF paths).
+    """
     out = []
     for nm in model.names:
         if nm == "de0":
@@ -81,9 +100,19 @@ def _data_for(model, red) -> np.ndarray:
     return red.chi[: model.nk]
 
 
+def de_settings(job: Job, *, seed: int | None = None):
+    """:class:`~xasmpi.exafs.fit.DESettings` of ``[fit.de]`` (seed: ``job.seed`` unless given)."""
+    from xasmpi.exafs.fit import DESettings
+
+    de = job.fit.de
+    return DESettings(popsize=de.popsize, maxiter=de.maxiter, tol=de.tol, mutation=tuple(de.mutation),
+                      recombination=de.recombination, strategy=de.strategy,
+                      seed=job.job.seed if seed is None else seed, varpro=de.varpro, polish=de.polish)
+
+
 def prepare(job: Job, cache: dict) -> StagePlan:
     from xasmpi.exafs.engine import EngineSettings
-    from xasmpi.exafs.fit import DESettings, fit
+    from xasmpi.exafs.fit import fit
 
     if job.fit is None:
         raise ConfigError(f"{job.source}: stage 'fit' needs a [fit] section")
@@ -93,23 +122,24 @@ def prepare(job: Job, cache: dict) -> StagePlan:
     names = samples(job)
     if not names:
         raise ConfigError(f"{job.source}: [fit] has no samples (set fit.samples or a spectrum with role='sample')")
-    de = f.de
-    de_settings = DESettings(popsize=de.popsize, maxiter=de.maxiter, tol=de.tol, mutation=tuple(de.mutation),
-                             recombination=de.recombination, strategy=de.strategy, seed=job.job.seed,
-                             varpro=de.varpro, polish=de.polish)
+    settings = de_settings(job)
     e = f.engine
     engine = EngineSettings(popsize=e.popsize, maxiter=e.maxiter, min_generations=e.min_generations,
                             tol=e.tol, tabulate=e.tabulate, warm_fraction=e.warm_fraction)
     per_chunk = int(np.ceil(f.replicates / f.chunk)) * f.chunk if f.replicates else 0
     tasks, groups, ctx, best = [], {}, {"samples": {}, "engine": engine, "mode": f.mode, "seed": job.job.seed}, {}
     model = model_for(job, paths)
+    if f.replicates and f.mode == "restart":
+        log.info("fit: replicates mode 'restart' refits the same data with new seeds: their spread measures the "
+                 "optimiser's stability, not an uncertainty (use mode 'noise' or 'residual')")
     for s_i, name in enumerate(names):
         data = _data_for(model, red[name])
-        res = fit(model, data, settings=de_settings)
+        res = fit(model, data, settings=settings)
         best[name] = (model, data, res)
         cols = column_names(model)
-        log.info("fit %s: best SSR %.4g (paper definition %.4g), R-factor %.4f: %s", name, res.ssr, res.ssr_k2,
-                 res.rfactor, ", ".join(f"{c} = {v:.4g}" for c, v in zip(cols, res.params)))
+        log.info("fit %s: best SSR %.4g (paper definition %.4g), R-factor %.4f, N_idp %.1f, reduced chi2 %.3g: %s",
+                 name, res.ssr, res.ssr_k2, res.rfactor, res.n_idp, res.redchi,
+                 ", ".join(f"{c} = {v:.4g} ± {e:.2g}" for c, v, e in zip(cols, res.params, res.stderr)))
         ctx["samples"][name] = {"model": model, "data": data, "base": res}
         group = f"/exafs/{name}/replicates"
         groups[group] = f.replicates
@@ -161,10 +191,14 @@ def _write_best(g, model, data, res, cols) -> None:
                     "ssr": res.ssr, "ssr_k2": res.ssr_k2, "rfactor": res.rfactor, "redchi": res.redchi,
                     "chi2": res.chi2, "n_idp": res.n_idp, "eps_k": res.eps_k, "method": res.method,
                     "nfev": res.nfev, "paths": [p.name for p in model.paths],
+                    "e0_mode": model.de0_mode,
+                    "de0_groups": json.dumps({p.name: model.de0_labels[model.de0_of_path[j]].lstrip("_") or "global"
+                                              for j, p in enumerate(model.paths)} if model.de0_mode != "none" else {}),
                     "fixed": json.dumps({p.name: {"r": float(model.r[j].value)} for j, p in enumerate(model.paths)})})
     b.create_dataset("names", data=np.array(cols, dtype=object), dtype=str_t)
     _ds(b, "params", res.params)
-    _ds(b, "stderr", res.stderr)
+    _ds(b, "stderr", res.stderr, what="Jacobian standard error scaled by sqrt(reduced chi2) with N_idp")
+    _ds(b, "bounds", model.bounds, what="lower/upper bounds of the free parameters")
     _ds(b, "corr", res.correl)
     _ds(b, "k", k, "Å^-1")
     _ds(b, "data", data * k ** kw, f"Å^-{kw}", what="k^w chi(k) of the data")
@@ -204,11 +238,16 @@ def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
         params = rep["params"][:][ok]
         st = g.create_group("stats")
         st.attrs["n"] = int(ok.sum())
+        st.attrs["mode"] = f.mode
         st.create_dataset("names", data=np.array(cols, dtype=object), dtype=str_t)
         if params.shape[0]:
             _ds(st, "mean", params.mean(0))
             _ds(st, "sd", params.std(0, ddof=1) if params.shape[0] > 1 else np.full(len(cols), np.nan))
             _ds(st, "percentiles", np.percentile(params, PERCENTILES, axis=0).T, levels=list(PERCENTILES))
+            sd = params.std(0, ddof=1) if params.shape[0] > 1 else np.full(len(cols), np.nan)
+            log.info("fit %s: %d %s replicates%s: %s", name, params.shape[0], f.mode,
+                     " (optimiser stability, not an uncertainty)" if f.mode == "restart" else "",
+                     ", ".join(f"{c} = {m:.4g} ± {e:.2g}" for c, m, e in zip(cols, params.mean(0), sd)))
             hg = st.create_group("hist")
             for j, c in enumerate(cols):
                 path, key = c.rsplit(".", 1)

@@ -51,6 +51,45 @@ def sample_names(f: h5py.File) -> list[str]:
     return sorted(f["exafs"].keys()) if "exafs" in f else []
 
 
+def parameter_uncertainties(g: h5py.Group) -> dict:
+    """Every uncertainty term of the fitted parameters of one sample group ``/exafs/<s>``.
+
+    Reads the best fit (``fit/{names, params, stderr, bounds}``), the successful replicates
+    and the systematics stage's ``systematics/{sys, n_used}``, and applies the rules of
+    :mod:`xasmpi.exafs.uncertainty`.  Returns ``{column: ParamUncertainty}`` in the fit's
+    order; empty without a best fit.
+    """
+    from xasmpi.exafs.uncertainty import combine
+
+    if "fit" not in g or "params" not in g["fit"]:
+        return {}
+    fg = g["fit"]
+    names = [_s(n) for n in fg["names"][()]]
+    best = np.asarray(fg["params"][()], dtype=float)
+    stderr = np.asarray(fg["stderr"][()], dtype=float) if "stderr" in fg else np.full(best.size, np.nan)
+    bounds = np.asarray(fg["bounds"][()], dtype=float) if "bounds" in fg else np.full((best.size, 2), np.nan)
+    reps, mode = None, ""
+    if "replicates" in g and "params" in g["replicates"]:
+        rep = g["replicates"]
+        rnames = [_s(n) for n in rep.attrs.get("names", [])]
+        if rnames == names:
+            ok = rep["status"][()] == 1
+            reps = np.asarray(rep["params"][()], dtype=float)[ok]
+            mode = _s(rep.attrs.get("mode", ""))
+    sys = nvar = None
+    if "systematics" in g and "sys" in g["systematics"]:
+        sg = g["systematics"]
+        if [_s(n) for n in sg.attrs.get("names", [])] == names:
+            sys = np.asarray(sg["sys"][()], dtype=float)
+            nvar = np.asarray(sg["n_used"][()]) if "n_used" in sg else None
+    return {u.name: u for u in combine(names, best, stderr, bounds, replicates=reps, mode=mode, sys=sys,
+                                       n_variations=nvar)}
+
+
+def _num(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
 def summarize(path: str | os.PathLike) -> dict:
     """The JSON summary other tools rely on (see README, 'Results summary')."""
     with open_results(path) as f:
@@ -73,14 +112,28 @@ def summarize(path: str | os.PathLike) -> dict:
             ok = status == 1
             params = rep["params"][:][ok]
             paths: dict = {}
+            fitted = [_s(p) for p in g["fit"].attrs.get("paths", [])] if "fit" in g else []
             for j, n in enumerate(names):
                 pth, par = n.rsplit(".", 1)
+                if par == "de0" and fitted and pth not in fitted:
+                    continue  # ΔE0 of a reference group: under "e0" below
                 key = {"n": "N", "sigma2": "sigma2", "r": "R", "de0": "dE0"}.get(par, par)
                 col = params[:, j]
                 d = paths.setdefault(pth, {})
                 d[f"{key}_mean"] = float(np.mean(col)) if col.size else None
                 d[f"{key}_sd"] = float(np.std(col, ddof=1)) if col.size > 1 else None
-            s = {"paths": paths, "replicates_done": int(ok.sum()),
+            e0: dict = {}
+            for col, u in parameter_uncertainties(g).items():
+                pth, par = col.rsplit(".", 1)
+                key = {"n": "N", "sigma2": "sigma2", "r": "R", "de0": "dE0"}.get(par, par)
+                terms = {f"{key}_best": _num(u.best), f"{key}_stderr": _num(u.stderr),
+                         f"{key}_mean": _num(u.mean), f"{key}_sd": _num(u.sd), f"{key}_sys": _num(u.sys),
+                         f"{key}_total_sd": _num(u.total), f"{key}_flags": list(u.flags)}
+                if par == "de0" and pth not in fitted:  # ΔE0 of a reference group (or 'global')
+                    e0[pth] = terms
+                else:
+                    paths.setdefault(pth, {}).update(terms)
+            s = {"paths": paths, "e0": e0, "replicates_done": int(ok.sum()),
                  "replicates_failed": int((status == -1).sum()),
                  "replicates_total": int(status.size), "mode": _s(rep.attrs.get("mode", ""))}
             if "fit" in g:
@@ -88,6 +141,12 @@ def summarize(path: str | os.PathLike) -> dict:
                 s["rfactor_best"] = float(g["fit"].attrs["rfactor"])
             if "feff" in g:
                 s["ssr_feff"] = float(g["feff"].attrs["ssr_k2"])
+            if "systematics" in g and "labels" in g["systematics"].attrs:
+                sg = g["systematics"]
+                s["systematics"] = {"variations": [_s(v) for v in sg.attrs["labels"]],
+                                    "ok": int((sg["status"][()] == 1).sum()), "rule": _s(sg.attrs.get("rule", ""))}
+            if "fit" in g:
+                s["e0_mode"] = _s(g["fit"].attrs.get("e0_mode", ""))
             if "truth" in g:
                 s["truth"] = json.loads(_s(g["truth"].attrs["values"]))
             out["samples"][name] = s
