@@ -308,45 +308,101 @@ def _attr_float(g: h5py.Group, group: str, attr: str) -> float | None:
     return None
 
 
-TABLE1_COLUMNS = ["sample", "path", "n_s02_mean", "n_s02_sd", "sigma2_mean", "sigma2_sd",
-                  "r_mean", "r_sd", "ssr_model_free", "ssr_feff_route", "n_replicates", "source"]
-TABLE1_LABELS = ["sample", "path", "N·S0² mean", "N·S0² sd", "σ² mean (Å²)", "σ² sd (Å²)",
-                 "R mean (Å)", "R sd (Å)", "SSR model-free", "SSR FEFF-route", "replicates ok", "source"]
+_T1_PARS = (("n", "n_s02", "N·S0²"), ("sigma2", "sigma2", "σ² (Å²)"), ("r", "r", "R (Å)"))
+_T1_TERMS = (("best", "best fit"), ("stderr", "stderr"), ("mean", "mean"), ("sd", "sd"), ("sys", "sys"),
+             ("total", "total"))
+TABLE1_COLUMNS = (["sample", "path"] + [f"{c}_{t}" for _, c, _ in _T1_PARS for t, _ in _T1_TERMS]
+                  + ["de0_group", "de0_best", "de0_stderr", "de0_total", "flags", "mode",
+                     "ssr_model_free", "ssr_feff_route", "n_replicates", "source"])
+TABLE1_LABELS = (["sample", "path"] + [f"{lab} {tl}" for _, _, lab in _T1_PARS for _, tl in _T1_TERMS]
+                 + ["ΔE0 group", "ΔE0 best (eV)", "ΔE0 stderr (eV)", "ΔE0 total (eV)", "flags", "replicate mode",
+                    "SSR model-free", "SSR FEFF-route", "replicates ok", "source"])
+
+
+def _uncertainties(g: h5py.Group) -> dict:
+    """``{(path, par): ParamUncertainty}`` of a sample group (empty if it has no best fit)."""
+    from xasmpi.store.results import parameter_uncertainties
+
+    try:
+        return {parse_param_name(k): u for k, u in parameter_uncertainties(g).items()}
+    except (KeyError, ValueError, TypeError):
+        return {}
+
+
+def _de0_group(g: h5py.Group, path: str) -> str | None:
+    if "fit" not in g or "de0_groups" not in g["fit"].attrs:
+        return None
+    try:
+        return json.loads(decode(g["fit"].attrs["de0_groups"])).get(path)
+    except ValueError:
+        return None
 
 
 def table1(f: h5py.File) -> Table:
-    """Table 1: per sample and path, N·S0², σ² (and R when free) mean ± sd, and both SSRs.
+    """Table 1: per sample and path, every uncertainty term of N·S0², σ² (and R when free), the
+    path's ΔE0, the flags and both SSRs.
 
-    SSR model-free is ``/exafs/<s>/fit`` attr ``ssr_k2``, SSR FEFF-route is
-    ``/exafs/<s>/feff`` attr ``ssr_k2`` (same definition).
+    For each parameter: best fit and its Jacobian standard error (``/exafs/<s>/fit``), the
+    replicate mean and sd (``stats``, else computed from the replicates) with the replicate
+    mode named, the systematic term (``/exafs/<s>/systematics/sys``), and the total
+    (statistical ⊕ systematic, :mod:`xasmpi.exafs.uncertainty`).  SSR model-free is
+    ``/exafs/<s>/fit`` attr ``ssr_k2``, SSR FEFF-route is ``/exafs/<s>/feff`` attr ``ssr_k2``
+    (same definition).
     """
-    t = Table("table1", "Table 1. Structural parameters from the model-free fits (replicate mean and sd)",
-              list(TABLE1_COLUMNS), list(TABLE1_LABELS))
-    any_r = False
+    t = Table("table1", "Table 1. Structural parameters from the model-free fits (best fit, replicates, "
+              "systematic and total uncertainty)", list(TABLE1_COLUMNS), list(TABLE1_LABELS))
+    any_r = any_de0 = any_sys = False
     for s in spectrum_names(f):
         g = f["exafs"][s]
         st = sample_param_stats(g)
         if st is None:
             continue
+        unc = _uncertainties(g)
+        mode = decode(g["replicates"].attrs.get("mode", "")) if "replicates" in g else ""
         ssr_mf = _attr_float(g, "fit", "ssr_k2")
         ssr_ff = _attr_float(g, "feff", "ssr_k2")
         for p in st.paths():
-            m = {par: st.values.get((p, par), (None, None)) for par in ("n", "sigma2", "r")}
             if (p, "r") in st.values:
                 any_r = True
-            t.rows.append({"sample": s, "path": p,
-                           "n_s02_mean": m["n"][0], "n_s02_sd": m["n"][1],
-                           "sigma2_mean": m["sigma2"][0], "sigma2_sd": m["sigma2"][1],
-                           "r_mean": m["r"][0], "r_sd": m["r"][1],
-                           "ssr_model_free": ssr_mf, "ssr_feff_route": ssr_ff,
-                           "n_replicates": st.n_ok, "source": st.source})
+            row = {"sample": s, "path": p, "ssr_model_free": ssr_mf, "ssr_feff_route": ssr_ff,
+                   "n_replicates": st.n_ok, "source": st.source, "mode": mode or None}
+            flags = []
+            for par, col, lab in _T1_PARS:
+                mean, sd = st.values.get((p, par), (None, None))
+                u = unc.get((p, par))
+                row.update({f"{col}_mean": mean, f"{col}_sd": sd})
+                if u is not None:
+                    row.update({f"{col}_best": _float(u.best), f"{col}_stderr": _float(u.stderr),
+                                f"{col}_sys": _float(u.sys), f"{col}_total": _float(u.total)})
+                    any_sys |= _float(u.sys) is not None
+                    flags += [f"{lab.split(' ')[0]} {fl}" for fl in u.flags]
+            grp = _de0_group(g, p)
+            u = unc.get((grp, "de0")) or unc.get((p, "de0")) or unc.get((None, "de0"))
+            if u is not None:
+                any_de0 = True
+                row.update({"de0_group": grp or p, "de0_best": _float(u.best), "de0_stderr": _float(u.stderr),
+                            "de0_total": _float(u.total)})
+                flags += [f"ΔE0 {fl}" for fl in u.flags]
+            row["flags"] = "; ".join(flags) or None
+            t.rows.append(row)
+    drop = []
     if not any_r:  # R fixed everywhere (the paper's setting): drop the empty columns
-        for c in ("r_mean", "r_sd"):
-            i = t.columns.index(c)
-            del t.columns[i], t.labels[i]
+        drop += [f"r_{x}" for x, _ in _T1_TERMS]
+    if not any_de0:
+        drop += ["de0_group", "de0_best", "de0_stderr", "de0_total"]
+    for c in drop:
+        i = t.columns.index(c)
+        del t.columns[i], t.labels[i]
     t.notes.append("N·S0² is dimensionless; SSR = Σ (k²χ_data − k²χ_model)² over the fit range "
                    "(attr `ssr_k2`); source 'stats' = /exafs/<s>/stats, 'replicates' = computed "
                    "from replicates with status 1 (sd with ddof 1).")
+    t.notes.append("stderr: Jacobian standard error scaled by √(reduced χ²) with N_idp; sd: replicate spread "
+                   "(a statistical uncertainty only for the bootstrap modes noise/residual; 'restart' measures "
+                   "the optimiser's stability); sys: √Σ over varied settings of the largest refit shift "
+                   "(systematics stage); total = √(stat² + sys²), stat = bootstrap sd, else stderr.  Flags: "
+                   "'undetermined' = replicate sd ≥ 0.8 × bound width/√12, 'at-bound' = best fit at a bound.")
+    if not any_sys:
+        t.notes.append("No systematic refits in this file (run the systematics stage): total = statistical only.")
     return t
 
 
@@ -375,9 +431,10 @@ def truth_table(f: h5py.File) -> Table:
     """Recovered vs true values for every spectrum with ``/exafs/<s>/truth`` (simulated data)."""
     t = Table("recovered_vs_true", "Recovered vs true parameters (simulated samples)",
               ["sample", "path", "parameter", "true", "best_fit", "recovered_mean", "recovered_sd",
-               "deviation", "relative_deviation_pct", "z"],
+               "deviation", "relative_deviation_pct", "z", "total_sd", "best_within_2_total"],
               ["sample", "path", "parameter", "true", "best fit", "recovered mean", "recovered sd",
-               "mean − true", "(mean − true)/true (%)", "(mean − true)/sd"])
+               "mean − true", "(mean − true)/true (%)", "(mean − true)/sd", "total sd",
+               "|best − true| ≤ 2 total"])
     units = {"n": "N·S0²", "sigma2": "σ² (Å²)", "r": "R (Å)", "de0": "ΔE0 (eV)"}
     for s in spectrum_names(f):
         g = f["exafs"][s]
@@ -392,6 +449,7 @@ def truth_table(f: h5py.File) -> Table:
         except ValueError:
             truth = {}
         st = sample_param_stats(g)
+        unc = _uncertainties(g)
         best: dict = {}
         if "fit" in g and "params" in g["fit"]:
             names = _names(g["fit"])
@@ -401,7 +459,12 @@ def truth_table(f: h5py.File) -> Table:
         for (p, par), true in truth.items():
             mean, sd = st.values.get((p, par), (None, None)) if st else (None, None)
             dev = mean - true if mean is not None else None
+            u = unc.get((p, par))
+            tot = _float(u.total) if u is not None else None
+            bf = best.get((p, par))
             t.rows.append({"sample": s, "path": p or "", "parameter": units.get(par, par), "true": true,
+                           "total_sd": tot,
+                           "best_within_2_total": (abs(bf - true) <= 2 * tot) if bf is not None and tot else None,
                            "best_fit": best.get((p, par)), "recovered_mean": mean, "recovered_sd": sd,
                            "deviation": dev,
                            "relative_deviation_pct": 100 * dev / true if dev is not None and true else None,
