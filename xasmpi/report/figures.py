@@ -541,8 +541,17 @@ def _true_n(f: h5py.File, sample: str, path: str) -> float | None:
         return None
 
 
+def _n_uncertainty(f: h5py.File, sample: str, path: str):
+    """The N·S0² :class:`~xasmpi.exafs.uncertainty.ParamUncertainty` of a sample's path, or None."""
+    from xasmpi.report.tables import _uncertainties
+
+    g = f.get(f"exafs/{sample}")
+    return None if g is None else _uncertainties(g).get((path, "n"))
+
+
 def fig2b_histograms(f: h5py.File, ctx: FigureContext) -> list[Path]:
-    """Fig. 2b: N·S0² histograms per path and sample, with the overlap coefficient."""
+    """Fig. 2b: N·S0² histograms per path and sample, with the overlap coefficient, the best fit
+    (solid line) with its total uncertainty band, and every uncertainty term in a text box."""
     dists = n_distributions(f)
     if not dists:
         raise SkipFigure("no /exafs/<sample>/stats/hist/<path> and no replicates/params with status 1")
@@ -563,6 +572,21 @@ def fig2b_histograms(f: h5py.File, ctx: FigureContext) -> list[Path]:
         ax.set_title(p, fontsize=10)
         ax.set_xlabel(r"$N S_0^2$ (dimensionless)")
         ax.set_ylabel("probability density (dimensionless)")
+        unc_txt = []
+        for s_ in dists[p]:
+            u = _n_uncertainty(f, s_, p)
+            if u is None:
+                continue
+            c_ = col.get(s_, "black")
+            if np.isfinite(u.total):  # best fit with its total (statistical ⊕ systematic) 1σ band
+                ax.axvspan(u.best - u.total, u.best + u.total, color=c_, alpha=0.07, lw=0)
+            ax.axvline(u.best, color=c_, ls="-", lw=0.9)
+            unc_txt.append(f"{s_}: best {u.best:.3g} ± {u.stderr:.2g} (stderr)\n  {u.mode or '-'} {u.mean:.3g} ± "
+                           f"{u.sd:.2g}; sys {u.sys:.2g}; total {u.total:.2g}"
+                           + (f"\n  [{', '.join(u.flags)}]" if u.flags else ""))
+        if unc_txt:
+            ax.text(0.98, 0.03, "\n".join(unc_txt), transform=ax.transAxes, ha="right", va="bottom", fontsize=6,
+                    bbox=dict(boxstyle="round", fc="white", ec="0.8", alpha=0.85))
         if p in ovl:
             txt = "\n".join(f"OVL {k}: {v:.2f}" + (" (file)" if src == "file" else "")
                             for k, (v, src) in ovl[p].items())
