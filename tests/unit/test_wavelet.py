@@ -58,3 +58,23 @@ def test_morlet_matches_direct_integral(cds_red):
         psi = np.exp(1j * eta * x) * np.exp(-x * x / (2 * sigma ** 2)) / (sigma * np.sqrt(2 * np.pi))
         direct = s * np.sum(chi * np.conj(psi)) * (k[1] - k[0])
         assert abs(w[ir, ik] - direct) < 1e-6 * np.max(np.abs(w))
+
+
+def test_cauchy_order_is_a_setting_independent_of_rmax(cds_red):
+    """larch ties the Cauchy order to the number of R points, so the map at a given R changes with
+    rmax; with a fixed order it does not (and the default order is larch's at rmax = 6 Å)."""
+    from xasmpi.exafs.wavelet import CAUCHY_ORDER, cauchy_order_larch
+
+    assert cauchy_order_larch(6.0) == CAUCHY_ORDER == 196
+    r6, w6 = cauchy_wavelet(cds_red.k, cds_red.chi, kweight=2, rmax_out=6.0)
+    r6o, w6o = cauchy_wavelet(cds_red.k, cds_red.chi, kweight=2, rmax_out=6.0, order=CAUCHY_ORDER)
+    np.testing.assert_array_equal(w6, w6o)
+    r10, w10 = cauchy_wavelet(cds_red.k, cds_red.chi, kweight=2, rmax_out=10.0, order=CAUCHY_ORDER)
+    _, w10_larch = cauchy_wavelet(cds_red.k, cds_red.chi, kweight=2, rmax_out=10.0)
+    n = r6.size
+    np.testing.assert_allclose(r10[:n], r6, atol=1e-12)
+    scale = np.abs(w6).max()
+    assert np.max(np.abs(w10[:n] - w6)) < 1e-9 * scale          # same order: same map
+    assert np.max(np.abs(w10_larch[:n] - w6)) > 0.05 * scale   # larch's order: another map
+    with pytest.raises(ValueError, match="order"):
+        cauchy_wavelet(cds_red.k, cds_red.chi, order=0)

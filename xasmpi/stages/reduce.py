@@ -44,18 +44,17 @@ def reduced(job: Job, cache: dict) -> dict:
 
     from xasmpi.exafs.reduce import reduce_spectrum, shared_e0
 
-    spectra = {s.name: read_spec(s) for s in job.spectra}
+    read = spectra(job, cache)
     e0 = None
     if job.reduction.shared_e0:
-        mu_spectra = [sp for sp in spectra.values() if sp.kind == "mu"]
+        mu_spectra = [sp for sp in read.values() if sp.kind == "mu"]
         e0 = shared_e0(mu_spectra) if mu_spectra else None
     out = {}
     for spec in job.spectra:
         st = settings_for(job, spec)
         if e0 is not None and "e0" not in spec.reduction:
             st = dataclasses.replace(st, e0=e0)
-        out[spec.name] = reduce_spectrum(spectra[spec.name], st)
-    cache["spectra"] = spectra
+        out[spec.name] = reduce_spectrum(read[spec.name], st)
     cache["reduced"] = out
     return out
 
@@ -81,6 +80,34 @@ def paths(job: Job, cache: dict) -> dict:
     return out
 
 
+def spectra(job: Job, cache: dict) -> dict:
+    """The job's spectra as read from their files, by name (read once per run)."""
+    if "spectra" not in cache:
+        cache["spectra"] = {s.name: read_spec(s) for s in job.spectra}
+    return cache["spectra"]
+
+
+def absorber_element(job: Job, cache: dict) -> str:
+    """The absorbing element: ``[[spectra]] element`` or the spectrum files' headers (XDI
+    ``Element.symbol``), else the first element of ``A-B`` path names; all must agree.
+
+    Raises
+    ------
+    ConfigError
+        Spectra of different elements, or no way to tell the element.
+    """
+    from ase.data import atomic_numbers
+
+    els = {sp.element for sp in spectra(job, cache).values() if sp.element}
+    if not els:
+        els = {p.name.split("-")[0] for p in job.paths if p.name.split("-")[0] in atomic_numbers}
+    if len(els) != 1:
+        raise ConfigError(f"{job.source}: key 'spectra.element': "
+                          + (f"the spectra are of different elements ({', '.join(sorted(els))})" if els else
+                             "the absorbing element is not in the spectrum files; set it (element = \"Zn\")"))
+    return els.pop()
+
+
 def feff_path(job: Job, p, cache: dict, *, name: str | None = None):
     """A FEFF path for a ``[[paths]]`` entry (its ``structure``, ``scatterer`` and ``r``).
 
@@ -103,10 +130,11 @@ def feff_path(job: Job, p, cache: dict, *, name: str | None = None):
             atoms = read_model(sfile)
         else:
             atoms = feff.crystal(p.structure)
-        element = next((s.element for s in job.spectra if s.element), None) or "Cd"
+        element = absorber_element(job, cache)
         idx = [i for i, s in enumerate(atoms.get_chemical_symbols()) if s == element]
         if not idx:
-            raise ConfigError(f"{job.source}: paths '{p.name}': structure {p.structure} has no {element} absorber")
+            raise ConfigError(f"{job.source}: paths '{p.name}': structure {p.structure} has no {element} absorber "
+                              f"(the absorbing element of the spectra)")
         runs[key] = feff.run_feff(atoms, absorber_index=idx[0], radius=p.feff_radius,
                                   workdir=feff_workdir(job, key), version=p.feff_version,
                                   rmax_path=max(5.0, p.r + 0.5))
@@ -134,7 +162,7 @@ def prepare(job: Job, cache: dict) -> StagePlan:
     pth = paths(job, cache)
     wav = {name: wavelet(job, r) for name, r in red.items()}
     return StagePlan(stage="reduce", tasks=[], fields={}, groups={}, owned=(),
-                     extra={"reduced": red, "paths": pth, "wavelet": wav})
+                     extra={"reduced": red, "paths": pth, "wavelet": wav, "spectra": spectra(job, cache)})
 
 
 def wavelet(job: Job, red):
@@ -145,7 +173,7 @@ def wavelet(job: Job, red):
     kw = float(red.settings.kweight)
     win = red.kwin if w.kwindow else None
     if w.kind == "cauchy":
-        r, wt = cauchy_wavelet(red.k, red.chi, kweight=kw, rmax_out=w.rmax, kwindow=win)
+        r, wt = cauchy_wavelet(red.k, red.chi, kweight=kw, rmax_out=w.rmax, kwindow=win, order=w.order)
     else:
         r, wt = morlet_wavelet(red.k, red.chi, kweight=kw, eta=w.eta, sigma=w.sigma, rmax_out=w.rmax,
                                kwindow=win)
@@ -166,8 +194,9 @@ def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
             if key in g:
                 del g[key]
         st = r.settings
-        g.attrs.update({"role": spec.role, "file": spec.file, "element": str(spec.element or ""),
-                        "edge": str(spec.edge or ""), "e0": r.e0, "edge_step": r.edge_step,
+        sp = plan.extra["spectra"][spec.name]
+        g.attrs.update({"role": spec.role, "file": spec.file, "element": str(sp.element or ""),
+                        "edge": str(sp.edge or ""), "e0": r.e0, "edge_step": r.edge_step,
                         "simulated": bool(job.job.simulated),
                         "reduction": json.dumps({k: getattr(st, k) for k in st.__dataclass_fields__})})
         if r.energy is not None:
@@ -193,6 +222,8 @@ def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
         wr, wk, wm = wav[spec.name]
         wg = g.create_group("wavelet")
         wg.attrs.update({"kind": job.wavelet.kind, "kweight": st.kweight, "kwindow": job.wavelet.kwindow})
+        if job.wavelet.kind == "cauchy":
+            wg.attrs["order"] = job.wavelet.order
         _ds(wg, "r", wr, "Å")
         _ds(wg, "k", wk, "Å^-1")
         _ds(wg, "modulus", wm, unit)

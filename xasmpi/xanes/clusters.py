@@ -350,7 +350,9 @@ def read_model(path: str | Path, *, index: int | str = -1,
     if not path.is_file():
         raise InputError(f"{path}: structure file not found")
     try:
-        atoms = read(str(path), index=index)
+        # parallel=False: ASE's parallel_function would broadcast from its rank 0 on its own
+        # and break the campaign's collectives when only rank 0 reads (under mpirun)
+        atoms = read(str(path), index=index, parallel=False)
     except Exception as exc:  # ASE raises many types for unreadable files
         raise InputError(f"{path}: cannot read structure ({type(exc).__name__}: {exc})") from exc
     if len(atoms) == 0:
