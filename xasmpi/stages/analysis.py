@@ -57,6 +57,70 @@ def _best(fh, sample: str, column: str) -> tuple[float, float] | None:
     return None
 
 
+def _split_path(job: Job, name: str) -> tuple[str | None, str | None]:
+    """(absorber, neighbour) elements of a path: FEFF ``scatterer`` or an ``A-B`` name."""
+    from ase.data import atomic_numbers
+
+    parts = name.replace("–", "-").split("-")
+    a = parts[0] if len(parts) == 2 and parts[0] in atomic_numbers else None
+    b = job.path(name).scatterer or (parts[1] if len(parts) == 2 and parts[1] in atomic_numbers else None)
+    return a, b
+
+
+def choices(job: Job, absorber: str | None) -> tuple[tuple[str, ...], str | None, tuple[str, ...]]:
+    """``(elements, cn_path, angle_paths)`` of ``[analysis]``, the defaults derived from the job.
+
+    ``absorber`` is the absorbing element of the spectra (``None``: taken from the path names).
+    ``cn_path`` defaults to the job's only absorber–neighbour path (e.g. ``Zn-S``),
+    ``elements`` to (absorber, neighbour of ``cn_path``) and ``angle_paths`` to ``cn_path``
+    with the absorber–absorber path.  Explicit keys are kept (they were checked against the
+    job's paths when it was loaded).
+
+    Raises
+    ------
+    ConfigError
+        The stoichiometry needs ``cn_path`` but the job has several candidate paths, or none.
+    """
+    a = job.analysis
+    names = [p.name for p in job.paths]
+    split = {n: _split_path(job, n) for n in names}
+    if absorber is None:
+        firsts = {x for x, _ in split.values() if x}
+        absorber = firsts.pop() if len(firsts) == 1 else None
+    cn_path = a.cn_path
+    if cn_path is None and a.elements[:2] and len(a.elements) >= 2:
+        want = [n for n, (x, y) in split.items() if y == a.elements[1] and x in (a.elements[0], None)]
+        cn_path = want[0] if len(want) == 1 else None
+    if cn_path is None:
+        hetero = [n for n, (_, y) in split.items() if y and y != absorber]
+        if len(hetero) == 1:
+            cn_path = hetero[0]
+        elif a.mass is not None:
+            raise ConfigError(f"{job.source}: key 'analysis.cn_path': not set, and the job has "
+                              f"{len(hetero) or 'no'} absorber-neighbour paths ({', '.join(hetero) or '-'}): "
+                              "say which path's N gives the stoichiometry")
+    elements = tuple(a.elements)
+    if not elements and cn_path is not None:
+        nb = split[cn_path][1]
+        if absorber and nb:
+            elements = (absorber, nb)
+    if a.mass is not None and len(elements) < 2:
+        raise ConfigError(f"{job.source}: key 'analysis.elements': not set and not derivable from the "
+                          f"spectra ({absorber or 'absorber unknown'}) and path {cn_path}")
+    angle = tuple(a.angle_paths)
+    if not angle and cn_path is not None:
+        homo = [n for n, (_, y) in split.items() if y and y == absorber]
+        if len(homo) == 1:
+            angle = (cn_path, homo[0])
+    return elements, cn_path, angle
+
+
+def _absorber(fh) -> str | None:
+    """The absorbing element recorded for the spectra in the file (one for all, else None)."""
+    els = {str(g.attrs.get("element", "")) for g in fh.get("/exafs", {}).values()} - {""}
+    return els.pop() if len(els) == 1 else None
+
+
 def _samples(fh) -> list[str]:
     return sorted(n for n, g in fh.get("/exafs", {}).items() if "replicates" in g)
 
@@ -69,6 +133,7 @@ def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
     from xasmpi.analysis.stoichiometry import enumerate_stoichiometries
 
     a = job.analysis
+    elements, cn_path, angle_paths = choices(job, _absorber(fh))
     if "/analysis" in fh:
         for key in ("stoichiometry", "angle", "angles"):
             if key in fh["/analysis"]:
@@ -79,18 +144,18 @@ def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
     # -- stoichiometry ---------------------------------------------------------------------
     if a.mass is not None:
         sg = root.create_group("stoichiometry")
-        sg.attrs.update({"mass": a.mass, "mass_tol": a.mass_tol, "elements": list(a.elements),
-                         "cn_path": a.cn_path})
+        sg.attrs.update({"mass": a.mass, "mass_tol": a.mass_tol, "elements": list(elements),
+                         "cn_path": cn_path})
         if not samples:
             sg.attrs["note"] = "no replicate fits in the file: candidates listed without CN ranking"
             samples_cn = {"(none)": (None, None)}
         else:
             samples_cn = {}
             for s in samples:
-                col = _replicate_column(fh, s, f"{a.cn_path}.n")
+                col = _replicate_column(fh, s, f"{cn_path}.n")
                 samples_cn[s] = (float(col.mean()), float(col.std(ddof=1))) if col is not None and col.size > 1 else (None, None)
         for s, (cn, sd) in samples_cn.items():
-            res = enumerate_stoichiometries(a.mass, tol=a.mass_tol, elements=tuple(a.elements), cn=cn, cn_sd=sd)
+            res = enumerate_stoichiometries(a.mass, tol=a.mass_tol, elements=tuple(elements), cn=cn, cn_sd=sd)
             g = sg.create_group(s)
             g.attrs["result"] = json.dumps(res.to_dict(), default=float)
             g.attrs["cn"] = np.nan if cn is None else cn
@@ -104,9 +169,9 @@ def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
                 log.info("stoichiometry %s (CN %s): best %s (%.1f Da, CN %.2f)", s,
                          "n/a" if cn is None else f"{cn:.2f} ± {sd:.2f}", c[0].formula, c[0].mass, c[0].cn)
     # -- bond angle from two shells -----------------------------------------------------------
-    if len(a.angle_paths) == 2 and samples:
+    if len(angle_paths) == 2 and samples:
         ag = root.create_group("angle")
-        p1, p2 = a.angle_paths
+        p1, p2 = angle_paths
         ag.attrs.update({"r1_path": p1, "r2_path": p2})
         for s in samples:
             r1 = _replicate_column(fh, s, f"{p1}.r")
