@@ -38,6 +38,7 @@ from xasmpi.errors import InputError
 
 __all__ = [
     "Candidate",
+    "cn_estimate",
     "StoichiometryResult",
     "atomic_masses",
     "enumerate_stoichiometries",
@@ -170,6 +171,53 @@ class StoichiometryResult:
                 for i, c in enumerate(self.candidates, start=1)
             ],
         }
+
+
+def cn_estimate(replicates, *, total_sd: float | None = None, best: float | None = None,
+                s02: float = 1.0) -> tuple[float, float, int]:
+    """Coordination number and its uncertainty from the fit of N·S0² (the one rule used by the
+    analysis stage and ``xasmpi stoich``).
+
+    CN = mean of the finite replicate values (the best fit when fewer than two), divided by
+    S0²; its sd = the total uncertainty (statistical ⊕ systematic,
+    :mod:`xasmpi.exafs.uncertainty`) when known, else the replicate sd, divided by S0².
+
+    Parameters
+    ----------
+    replicates : array-like
+        N·S0² of the successful replicates (dimensionless); non-finite values are dropped.
+    total_sd : float, optional
+        Total uncertainty of N·S0².
+    best : float, optional
+        Best-fit N·S0².
+    s02 : float
+        Amplitude reduction factor S0² (> 0).
+
+    Returns
+    -------
+    (float, float, int)
+        CN, its sd, and the number of finite replicates used.
+
+    Raises
+    ------
+    InputError
+        ``s02`` not > 0, or neither two finite replicates nor a finite best fit.
+    """
+    import numpy as np
+
+    if not (s02 > 0 and math.isfinite(s02)):
+        raise InputError(f"S0^2 must be > 0, got {s02}")
+    vals = np.asarray([] if replicates is None else replicates, dtype=float).ravel()
+    vals = vals[np.isfinite(vals)]
+    tot = total_sd if total_sd is not None and math.isfinite(total_sd) else None
+    if vals.size >= 2:
+        cn, sd = float(vals.mean()), (tot if tot is not None else float(vals.std(ddof=1)))
+    elif best is not None and math.isfinite(best) and tot is not None:
+        cn, sd = float(best), tot
+    else:
+        raise InputError("coordination number: fewer than 2 finite replicate values and no best fit "
+                         "with an uncertainty")
+    return cn / s02, sd / s02, int(vals.size)
 
 
 def atomic_masses(elements: Sequence[str]) -> dict[str, float]:

@@ -86,18 +86,20 @@ def run(args) -> int:
         partner = args.partner or (elements[1] if len(elements) > 1 else "")
         path = args.path or f"{absorber}-{partner}"
         col = f"{path}.n"
-        from xasmpi.store.results import read_replicate_columns
+        from xasmpi.analysis.stoichiometry import cn_estimate
+        from xasmpi.store.results import read_replicate_columns, read_uncertainty
 
-        cols, n_total, sample = read_replicate_columns(args.results, args.sample, [col])
-        vals = cols[col]
-        vals = vals[np.isfinite(vals)]
-        if vals.size < 2:
-            raise ResultsError(f"{args.results}: fewer than 2 finite '{col}' replicate values")
         if not (args.s02 > 0 and math.isfinite(args.s02)):
             raise InputError(f"--s02 must be > 0, got {args.s02}")
-        cn = float(vals.mean()) / args.s02
-        cn_sd = float(vals.std(ddof=1)) / args.s02
-        source = f"{args.results} sample {sample}: '{col}' over {vals.size}/{n_total} replicates"
+        cols, n_total, sample = read_replicate_columns(args.results, args.sample, [col])
+        if np.isfinite(cols[col]).sum() < 2:
+            raise ResultsError(f"{args.results}: fewer than 2 finite '{col}' replicate values")
+        u = read_uncertainty(args.results, sample, col)
+        cn, cn_sd, n_used = cn_estimate(cols[col], total_sd=None if u is None else u.total,
+                                        best=None if u is None else u.best, s02=args.s02)
+        source = (f"{args.results} sample {sample}: '{col}' over {n_used}/{n_total} replicates, sd = "
+                  + ("total (statistical ⊕ systematic)" if u is not None and np.isfinite(u.total)
+                     else "replicate sd (no best fit in the file)"))
         if args.s02 != 1.0:
             source += f", divided by S0^2 = {args.s02:g}"
     elif args.sample is not None or args.path is not None:

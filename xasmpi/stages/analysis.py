@@ -121,6 +121,36 @@ def _absorber(fh) -> str | None:
     return els.pop() if len(els) == 1 else None
 
 
+def _angle_systematic(fh, sample: str, c1: str, c2: str) -> float:
+    """Systematic term of the bond angle (deg): the angle of every systematic refit's (R1, R2)
+    against the best fit's, combined by :func:`xasmpi.exafs.uncertainty.systematic_term`
+    (NaN without systematic refits)."""
+    from xasmpi.analysis.angles import angle_from_shells
+    from xasmpi.exafs.uncertainty import systematic_term
+
+    sg, fg = fh.get(f"/exafs/{sample}/systematics"), fh.get(f"/exafs/{sample}/fit")
+    if sg is None or fg is None or "settings" not in sg.attrs:
+        return np.nan
+    names = [n.decode() if isinstance(n, bytes) else str(n) for n in sg.attrs["names"]]
+    if c1 not in names or c2 not in names:
+        return np.nan
+    i1, i2 = names.index(c1), names.index(c2)
+
+    def angle(r1, r2):
+        try:
+            return angle_from_shells(float(r1), float(r2)).angle
+        except Exception:  # noqa: BLE001 - failed refit or no triangle: left out
+            return np.nan
+
+    ok = sg["status"][:] == OK
+    rows = sg["params"][:]
+    refit = np.array([[angle(r[i1], r[i2]) if o else np.nan] for r, o in zip(rows, ok)])
+    best = fg["params"][:]
+    sys, _, _ = systematic_term(np.array([angle(best[i1], best[i2])]), refit,
+                                [str(x) for x in sg.attrs["settings"]])
+    return float(sys[0])
+
+
 def _samples(fh) -> list[str]:
     return sorted(n for n, g in fh.get("/exafs", {}).items() if "replicates" in g)
 
@@ -150,10 +180,22 @@ def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
             sg.attrs["note"] = "no replicate fits in the file: candidates listed without CN ranking"
             samples_cn = {"(none)": (None, None)}
         else:
+            from xasmpi.analysis.stoichiometry import cn_estimate
+            from xasmpi.errors import InputError
+            from xasmpi.store.results import parameter_uncertainties
+
             samples_cn = {}
+            sg.attrs["s02"] = a.s02
+            sg.attrs["cn_rule"] = "CN = replicate mean of N·S0² / S0², sd = total (statistical ⊕ systematic) / S0²"
             for s in samples:
                 col = _replicate_column(fh, s, f"{cn_path}.n")
-                samples_cn[s] = (float(col.mean()), float(col.std(ddof=1))) if col is not None and col.size > 1 else (None, None)
+                u = parameter_uncertainties(fh[f"/exafs/{s}"]).get(f"{cn_path}.n")
+                try:
+                    cn, sd, _ = cn_estimate(col, total_sd=None if u is None else u.total,
+                                            best=None if u is None else u.best, s02=a.s02)
+                    samples_cn[s] = (cn, sd)
+                except InputError:
+                    samples_cn[s] = (None, None)
         for s, (cn, sd) in samples_cn.items():
             res = enumerate_stoichiometries(a.mass, tol=a.mass_tol, elements=tuple(elements), cn=cn, cn_sd=sd)
             g = sg.create_group(s)
@@ -177,9 +219,13 @@ def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
             r1 = _replicate_column(fh, s, f"{p1}.r")
             r2 = _replicate_column(fh, s, f"{p2}.r")
             g = ag.create_group(s)
+            fixed = False
             if r1 is not None and r2 is not None and r1.size > 1:
                 res = angle_from_replicates(r1, r2)
                 g.create_dataset("angles", data=res.angles).attrs["units"] = "deg"
+                sys = _angle_systematic(fh, s, f"{p1}.r", f"{p2}.r")
+                g.attrs["sys"] = sys
+                g.attrs["total_sd"] = float(np.hypot(res.sd, sys)) if np.isfinite(sys) else float(res.sd)
             else:
                 b1, b2 = _best(fh, s, f"{p1}.r"), _best(fh, s, f"{p2}.r")
                 if b1 is None or b2 is None:
@@ -187,13 +233,20 @@ def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
                     continue
                 res = angle_from_shells(b1[0], b2[0], r1_sd=b1[1], r2_sd=b2[1])
                 if b1[1] == 0.0 and b2[1] == 0.0:
-                    g.attrs["note"] = "both R were fixed in the fit: the angle follows from the fixed distances"
+                    fixed = True
+                    g.attrs["note"] = "both R were fixed in the fit: the angle follows from fixed input distances"
             d = {k: v for k, v in res.to_dict().items() if k != "angles"}
             g.attrs["result"] = json.dumps(d, default=float)
             g.attrs["angle"] = float(d["angle_deg"])
-            g.attrs["sd"] = float(d["sd_deg"])
-            g.attrs["method"] = str(d["method"])
-            log.info("bond angle %s: %.2f ± %.2f deg (%s)", s, g.attrs["angle"], g.attrs["sd"], g.attrs["method"])
+            g.attrs["sd"] = np.nan if fixed else float(d["sd_deg"])
+            g.attrs["method"] = "from fixed input distances" if fixed else str(d["method"])
+            if fixed:
+                log.info("bond angle %s: %.2f deg from fixed input distances (no uncertainty: not measured)", s,
+                         g.attrs["angle"])
+            else:
+                log.info("bond angle %s: %.2f ± %.2f deg (%s)%s", s, g.attrs["angle"], g.attrs["sd"],
+                         g.attrs["method"], f"; systematic {g.attrs['sys']:.2f}, total {g.attrs['total_sd']:.2f} deg"
+                         if "sys" in g.attrs and np.isfinite(g.attrs["sys"]) else "")
     # -- bond-angle distributions of models --------------------------------------------------------
     if a.models:
         mg = root.create_group("angles")

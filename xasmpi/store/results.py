@@ -86,6 +86,14 @@ def parameter_uncertainties(g: h5py.Group) -> dict:
                                        n_variations=nvar)}
 
 
+def read_uncertainty(path: str | os.PathLike, sample: str, column: str):
+    """The :class:`~xasmpi.exafs.uncertainty.ParamUncertainty` of one fitted column of a
+    sample (None when the file has no best fit with that column)."""
+    with open_results(path) as f:
+        g = f.get(f"exafs/{sample}")
+        return None if g is None else parameter_uncertainties(g).get(column)
+
+
 def _num(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
