@@ -134,3 +134,45 @@ def path_chi(k: np.ndarray, *, amp: np.ndarray, phase: np.ndarray, r0: np.ndarra
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         chi = n * a / (q * r * r) * np.exp(expo) * np.sin(arg)
     return np.where(np.broadcast_to(q, chi.shape) > 0, chi, 0.0)
+
+
+# ---------------------------------------------------------------------------- the one filter operator
+def kwindow(k: np.ndarray, *, kmin: float, kmax: float, dk: float, window: str) -> np.ndarray:
+    """The k window Ω(k) (larch ``ftwindow``: tapers of width ``dk`` centred on ``kmin``/``kmax``)."""
+    from larch.xafs.xafsft import ftwindow
+
+    return ftwindow(np.asarray(k, dtype=float), xmin=kmin, xmax=kmax, dx=dk, window=window)
+
+
+def forward_matrix(nk: int, *, kmin: float, kmax: float, dk: float, window: str, kweight: float,
+                   nfft: int = 2048) -> np.ndarray:
+    """Complex matrix ``(nfft/2, nk)``: χ on ``k = 0, KSTEP, …`` → larch ``xftf`` χ(R).
+
+    χ(R) is on ``R = j·π/(KSTEP·nfft)`` Å, in Å^-(kweight+1), with larch's normalisation
+    ``KSTEP/√π`` of the FFT of Ω(k)·k^w·χ(k).
+    """
+    k = np.arange(nk) * KSTEP
+    x = np.zeros((nk, nfft))
+    x[np.arange(nk), np.arange(nk)] = kwindow(k, kmin=kmin, kmax=kmax, dk=dk, window=window) * k ** kweight
+    return np.ascontiguousarray(((KSTEP / np.sqrt(np.pi)) * np.fft.fft(x, axis=1)[:, : nfft // 2]).T)
+
+
+def filter_matrix(nk: int, *, kmin: float, kmax: float, dk: float, window: str, kweight: float,
+                  rmin: float, rmax: float, dr: float, rwindow: str, nfft: int = 2048) -> np.ndarray:
+    """Complex matrix ``(nk, nk)``: χ(k) → Fourier-filtered complex χ(q) on the same grid.
+
+    Forward larch ``xftf`` (k weight, k window, ``nfft``-point FFT), R window, larch ``xftr``
+    (with its factor 1/2 for complex χ(R)), so that for one shell χ = A sin θ inside both
+    windows the result is ≈ Ω(k) k^w A (sin θ − i cos θ).  The fit space (``q``) is the real
+    part of its rows ``kmin ≤ q < kmax``; the empirical-path extraction uses the complex value.
+    Used by both, so extraction and fit apply the same operator by construction.
+    """
+    from larch.xafs.xafsft import ftwindow
+
+    fwd = forward_matrix(nk, kmin=kmin, kmax=kmax, dk=dk, window=window, kweight=kweight, nfft=nfft)
+    r = (np.pi / (KSTEP * nfft)) * np.arange(nfft)
+    rwin = ftwindow(r, xmin=rmin, xmax=rmax, dx=dr, window=rwindow)[: nfft // 2]
+    y = np.zeros((nk, nfft), dtype=complex)
+    y[:, : nfft // 2] = fwd.T * rwin
+    chiq = 0.5 * (4 * np.sqrt(np.pi) / KSTEP) * np.fft.ifft(y, axis=1)
+    return np.ascontiguousarray(chiq[:, :nk].T)

@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
-from larch.xafs.xafsft import ftwindow
 
 from xasmpi.errors import ConfigError, InputError
-from xasmpi.exafs.kernel import KSTEP, check_window, path_chi
+from xasmpi.exafs.kernel import KSTEP, check_window, filter_matrix, forward_matrix, path_chi
 from xasmpi.exafs.paths import Path
 
 SPACES = ("k", "q", "r")
@@ -130,21 +129,14 @@ class FitSpace:
         if self.kmax + self.dk / 2 > (nk - 1) * KSTEP + 1e-9:
             raise InputError(f"fit space kmax+dk/2={self.kmax + self.dk / 2} beyond the χ(k) grid "
                              f"({(nk - 1) * KSTEP:.2f} Å⁻¹)")
-        kwin = ftwindow(k, xmin=self.kmin, xmax=self.kmax, dx=self.dk, window=self.window)
-        x = np.zeros((nk, self.nfft))
-        x[np.arange(nk), np.arange(nk)] = kwin * k ** w          # row j: weighted unit impulse
-        chir = (KSTEP / np.sqrt(np.pi)) * np.fft.fft(x, axis=1)[:, : self.nfft // 2]
+        win = dict(kmin=self.kmin, kmax=self.kmax, dk=self.dk, window=self.window, kweight=w, nfft=self.nfft)
         if self.kind == "r":
             irmin = int(max(0, 0.01 + self.rmin / self.rstep))
             irmax = int(min(self.nfft / 2, 0.01 + self.rmax / self.rstep))
-            sub = chir[:, irmin:irmax]
-            return np.ascontiguousarray(np.concatenate([sub.real, sub.imag], axis=1).T)
-        r = self.rstep * np.arange(self.nfft)
-        rwin = ftwindow(r, xmin=self.rmin, xmax=self.rmax, dx=self.dr, window=self.rwindow)
-        y = np.zeros((nk, self.nfft), dtype=complex)
-        y[:, : self.nfft // 2] = chir * rwin[: self.nfft // 2]
-        chiq = 0.5 * (4 * np.sqrt(np.pi) / KSTEP) * np.fft.ifft(y, axis=1)
-        return np.ascontiguousarray(chiq[:, iqmin:iqmax].real.T)
+            sub = forward_matrix(nk, **win)[irmin:irmax]
+            return np.ascontiguousarray(np.concatenate([sub.real, sub.imag], axis=0))
+        m = filter_matrix(nk, rmin=self.rmin, rmax=self.rmax, dr=self.dr, rwindow=self.rwindow, **win)
+        return np.ascontiguousarray(m[iqmin:iqmax].real)
 
 
 @dataclass(frozen=True)

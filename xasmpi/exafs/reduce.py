@@ -18,7 +18,7 @@ import numpy as np
 
 from xasmpi.errors import ConfigError, InputError
 from xasmpi.exafs.io import Spectrum
-from xasmpi.exafs.kernel import ETOK, KSTEP, WINDOWS, check_window  # noqa: F401
+from xasmpi.exafs.kernel import ETOK, KSTEP, WINDOWS, check_window, filter_matrix, kwindow  # noqa: F401
 
 #: window names larch's ``ftwindow`` accepts (first three letters are significant)
 @dataclass(frozen=True)
@@ -70,35 +70,25 @@ class FourierFilter:
 
     def kwindow(self, k: np.ndarray) -> np.ndarray:
         """The k window Ω(k) on ``k`` (larch ``ftwindow``)."""
-        from larch.xafs import ftwindow
+        return kwindow(k, kmin=self.kmin, kmax=self.kmax, dk=self.dk, window=self.window)
 
-        return ftwindow(np.asarray(k, float), xmin=self.kmin, xmax=self.kmax, dx=self.dk,
-                        window=self.window)
-
-    def forward(self, k: np.ndarray, chi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``xftf``: R grid (Å) and complex χ(R) (Å⁻³ for kweight 2) of χ(k) on ``k`` (Å⁻¹)."""
-        from larch import Group
-        from larch.xafs import xftf
-
-        g = Group()
-        xftf(np.asarray(k, float), np.asarray(chi, float), group=g, kmin=self.kmin, kmax=self.kmax,
-             dk=self.dk, window=self.window, kweight=self.kweight, kstep=KSTEP, rmax_out=30.0)
-        return g.r, g.chir
+    def matrix(self, nk: int) -> np.ndarray:
+        """Complex ``(nk, nk)`` operator on the grid ``0, KSTEP, …`` (:func:`~xasmpi.exafs.kernel.filter_matrix`,
+        the same operator the fit space applies)."""
+        return filter_matrix(nk, kmin=self.kmin, kmax=self.kmax, dk=self.dk, window=self.window,
+                             kweight=self.kweight, rmin=self.rmin, rmax=self.rmax, dr=self.dr, rwindow=self.rwindow)
 
     def apply(self, k: np.ndarray, chi: np.ndarray) -> np.ndarray:
         """Filtered complex χ(q) on ``k`` (Å⁻¹): k-weighted and k-windowed, as larch's ``chiq``.
 
         For a single shell χ = A(k) sin(θ(k)) inside the windows, the result is
-        ≈ Ω(k) k^w A(k) (sin θ − i cos θ), i.e. its phase is θ − π/2.
+        ≈ Ω(k) k^w A (sin θ − i cos θ), i.e. its phase is θ − π/2.
         """
-        from larch import Group
-        from larch.xafs import xftr
-
-        r, chir = self.forward(k, chi)
-        g = Group()
-        xftr(r, chir, group=g, rmin=self.rmin, rmax=self.rmax, dr=self.dr, window=self.rwindow,
-             qmax_out=float(np.max(k)) + 1.0)
-        return np.interp(k, g.q, g.chiq.real) + 1j * np.interp(k, g.q, g.chiq.imag)
+        k = np.asarray(k, dtype=float)
+        nk = int(round(max(float(np.max(k)), self.kmax + self.dk) / KSTEP)) + 2
+        grid = np.arange(nk) * KSTEP
+        c = self.matrix(nk) @ np.interp(grid, k, np.asarray(chi, dtype=float), right=0.0)
+        return np.interp(k, grid, c.real) + 1j * np.interp(k, grid, c.imag)
 
 
 @dataclass(frozen=True)
