@@ -196,6 +196,7 @@ class FitSection:
     e0: Literal["per-reference", "fixed", "global", "per-path"] = _f(
         "per-reference", doc="free ΔE0: one per reference spectrum (FEFF paths share one), global, per path, or none")
     e0_bounds: Tuple[float, float] = _f((-10.0, 10.0), "eV", -50.0, 50.0)
+    check_windows: bool = _f(True, doc="refuse extraction windows that leave [fit.rmin, fit.rmax] (overlaps are always refused)")
     histogram_bins: int = _f(40, None, 5, 1000)
     de: DESection = _f(DESection())
     engine: EngineSection = _f(EngineSection())
@@ -221,6 +222,7 @@ class ClusterBuild:
     terminate: Optional[str] = _f(None, doc="terminating element, e.g. 'O'")
     anion: str = _f("S", doc="anion of the lattice (crystal candidates only), e.g. 'O' for CdO")
     center: Literal["cd", "cell"] = _f("cd")
+    model: Optional[Literal["inp-like"]] = _f(None, doc="a named model instead of a cut: 'inp-like' (Cd37S20, O-terminated if terminate='O')")
 
 
 @dataclass(frozen=True)
@@ -231,6 +233,7 @@ class XanesCandidate:
     build: Optional[ClusterBuild] = _f(None)
     crystal: bool = _f(False, doc="periodic crystal (FDMNES Crystal block) instead of a cluster")
     absorber: str = _f("Cd")
+    mode: Optional[Literal["green", "fdm"]] = _f(None, doc="FDMNES method of this candidate (default [xanes].mode)")
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,23 @@ class XanesSection:
     window: Tuple[float, float] = _f((-20.0, 100.0), "eV", -200.0, 1000.0, "comparison window relative to the measured edge")
     lcf: Tuple[Tuple[str, ...], ...] = _f((), doc="candidate combinations for linear-combination fits")
     lcf_max_shift: float = _f(3.0, "eV", 0.0, 50.0, "extra energy shift allowed per LCF component")
+    compare: Literal["physical", "free"] = _f("physical", doc="physical: fixed resolution + core hole, one calibrated shift, scale 1; free: fit shift, broadening, scale per candidate")
+    resolution: float = _f(1.4e-4, None, 0.0, 0.1, "beamline energy resolution dE/E (Gaussian FWHM = resolution x edge energy)")
+    calibrate: Tuple[str, ...] = _f((), doc="(candidate, spectrum): the one energy shift is fitted on this bulk pair")
+    epsii: bool = _f(True, doc="align absorbers on photon energy E - E_F + Epsii before averaging")
+    radius_check: Optional[float] = _f(None, "Å", 1.0, 15.0, "second radius for a convergence check of the first absorber of each candidate")
+
+
+@dataclass(frozen=True)
+class RelaxSection:
+    """``[relax]``: relax XANES candidates before their FDMNES runs (stage ``relax``)."""
+    calculator: str = _f("chgnet", doc="chgnet | sevennet | module.path:factory returning an ASE calculator")
+    fmax: float = _f(0.05, None, 1e-4, 10.0, "convergence: largest force (eV/Å)")
+    steps: int = _f(2000, None, 0, 10_000_000, "most optimiser steps per candidate")
+    optimizer: Literal["fire", "bfgs"] = _f("fire")
+    freeze: Literal["none", "core"] = _f("none", doc="core: keep S and the Cd without O neighbours fixed")
+    save_every: int = _f(10, None, 1, 1_000_000, "checkpoint interval (steps)")
+    candidates: Tuple[str, ...] = _f((), doc="candidates to relax (default: every non-crystal candidate)")
 
 
 @dataclass(frozen=True)
@@ -260,6 +280,7 @@ class AnalysisSection:
     """``[analysis]``: stoichiometry, bond angle and bond-angle distributions."""
     mass: Optional[float] = _f(None, "Da", 1.0, 1e7, "cluster mass from mass spectrometry")
     mass_tol: float = _f(20.0, "Da", 0.0, 1e5)
+    s02: float = _f(1.0, None, 0.05, 2.0, "S0^2 the fitted N·S0^2 is divided by for the CN (1: the paper's assumption)")
     elements: Tuple[str, ...] = _f((), doc="elements enumerated (default: absorber and cn_path's neighbour)")
     cn_path: Optional[str] = _f(None, doc="path whose N gives CN = 4y/x (default: the job's only "
                                 "absorber-neighbour path)")
@@ -297,6 +318,7 @@ class Job:
     paths: Tuple[PathSpec, ...] = _f(())
     fit: Optional[FitSection] = _f(None)
     feff: Optional[FeffRouteSection] = _f(None)
+    relax: Optional[RelaxSection] = _f(None)
     xanes: Optional[XanesSection] = _f(None)
     analysis: Optional[AnalysisSection] = _f(None)
     selftest: Optional[SelftestSection] = _f(None)
@@ -342,7 +364,8 @@ class Job:
         fit = dict(d["fit"] or {})
         fit.pop("histogram_bins", None)  # used only when the stage is finalised
         xanes = dict(d["xanes"] or {})
-        for k in ("window", "lcf", "lcf_max_shift", "measured", "timeout", "fdmnes"):  # comparison/run-time only
+        for k in ("window", "lcf", "lcf_max_shift", "measured", "timeout", "fdmnes", "compare", "resolution",
+                  "calibrate"):  # comparison/run-time only
             xanes.pop(k, None)
         cands = {c["file"]: file_digest(c["file"]) for c in xanes.get("candidates", ()) if c["file"]}
         parts = {
@@ -353,7 +376,8 @@ class Job:
             "systematics": {"seed": seed, "fit": {k: v for k, v in fit.items()
                                                   if k not in ("replicates", "mode", "chunk", "engine")}, **data},
             "feff": {"feff": d["feff"], "fit": fit, **data},
-            "xanes": {"xanes": xanes, "files": cands},
+            "relax": {"relax": d["relax"], "candidates": xanes.get("candidates"), "files": cands},
+            "xanes": {"xanes": xanes, "files": cands, "relax": d["relax"]},
             "analysis": {"analysis": d["analysis"]},
         }
         blob = parts[stage] if stage else {"parts": parts, "simulated": simulated}
@@ -380,6 +404,8 @@ class Job:
                 out.append("systematics")
         if self.feff is not None:
             out.append("feff")
+        if self.relax is not None and self.xanes is not None and self.xanes.candidates:
+            out.append("relax")
         if self.xanes is not None and self.xanes.candidates:
             out.append("xanes")
         if self.analysis is not None:
@@ -387,7 +413,7 @@ class Job:
         return tuple(out)
 
 
-STAGES = ("selftest", "reduce", "fit", "systematics", "feff", "xanes", "analysis")
+STAGES = ("selftest", "reduce", "fit", "systematics", "feff", "relax", "xanes", "analysis")
 #: crystal names known to :func:`xasmpi.exafs.feff.crystal`
 FEFF_CRYSTALS = ("CdS-zincblende", "CdS-wurtzite", "CdO-rocksalt")
 #: names that cannot be XANES candidates (groups of the results layout)
@@ -697,6 +723,14 @@ def _cross_check(job: Job, ctx: _Ctx) -> None:
         for m in job.xanes.measured:
             if m not in names:
                 raise ctx.err("xanes.measured", f"'{m}' is not a spectrum name")
+        if job.xanes.calibrate and (len(job.xanes.calibrate) != 2 or job.xanes.calibrate[0] not in cnames
+                                    or job.xanes.calibrate[1] not in job.xanes.measured):
+            raise ctx.err("xanes.calibrate", "expected [candidate, measured spectrum] of this job")
+    if job.relax is not None:
+        known = [c.name for c in job.xanes.candidates] if job.xanes is not None else []
+        for c in job.relax.candidates:
+            if c not in known:
+                raise ctx.err("relax.candidates", f"'{c}' is not a xanes candidate")
 
 
 def param_bounds(job: Job, path: str) -> ParamBounds:

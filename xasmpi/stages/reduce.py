@@ -60,23 +60,83 @@ def reduced(job: Job, cache: dict) -> dict:
 
 
 def paths(job: Job, cache: dict) -> dict:
-    """Scattering paths by name: empirical from reference spectra, or FEFF (computed once per run)."""
+    """Scattering paths by name: empirical from reference spectra, or FEFF (computed once per run).
+
+    Empirical paths of one reference spectrum are extracted **jointly**
+    (:func:`xasmpi.exafs.paths.extract_paths`) with the fit's own k window, k weight and boxcar
+    R windows, so the fit operator applied to their sum returns the filtered reference.  Parts
+    of the fit R window that no path of that reference covers are extracted as unnamed
+    "remainder" components in the same refinement (so, e.g., CdO's Cd–Cd shell at 3.32 Å is
+    not attributed to the Cd–O path when only Cd–O is used), and dropped.  A path with
+    ``structure`` and ``scatterer`` gets λ(k) and p′(k) from a FEFF run of that pair (mean-free-
+    path and complex-momentum transfer); without them the plane-wave transfer is used and the
+    path's provenance says so.
+
+    Raises
+    ------
+    ConfigError
+        Windows of one reference that overlap, or that leave the fit R window (unless
+        ``fit.check_windows = false``).
+    """
     if "paths" in cache:
         return cache["paths"]
-    from xasmpi.exafs.paths import extract_path
+    from xasmpi.exafs.paths import Shell, extract_paths
 
     red = reduced(job, cache) if any(p.source == "empirical" for p in job.paths) else {}
     out = {}
-    for p in job.paths:
+    by_ref: dict[str, list] = {}
+    for i, p in enumerate(job.paths):
         if p.source == "empirical":
-            ref = red[p.reference]
-            # boxcar R windows (dr = 0) and the reduction's k window: the same filter the fit
-            # applies, so shells extracted over windows that tile the fit window are unbiased
-            out[p.name] = extract_path(ref, name=p.name, n=p.n, r=p.r, sigma2=p.sigma2, rmin=p.rmin,
-                                       rmax=p.rmax, dr=0.0)
+            by_ref.setdefault(p.reference, []).append((i, p))
         else:
             out[p.name] = feff_path(job, p, cache)
+    f = job.fit
+    for refname, items in by_ref.items():
+        ref = red[refname]
+        st = ref.settings
+        kmin = f.kmin if f is not None and f.kmin is not None else st.kmin
+        kmax = f.kmax if f is not None and f.kmax is not None else st.kmax
+        kweight = float(f.kweight) if f is not None else float(st.kweight)
+        shells = []
+        for i, p in items:
+            lam = preal = None
+            prov = {}
+            if p.structure and p.scatterer:
+                fp = feff_path(job, p, cache)
+                lam, preal = fp.lam, fp.preal
+                prov = {"lambda_from": fp.provenance.get("files", [])[:1], "lambda_structure": str(p.structure)}
+            shells.append(Shell(p.name, p.n, p.r, p.sigma2, p.rmin, p.rmax, lam, preal, prov))
+        if f is not None and f.space != "k":
+            shells += _remainders(job, refname, items, f.rmin, f.rmax)
+        got = extract_paths(ref, shells, dr=0.0, kmin=kmin, kmax=kmax, kweight=kweight)
+        for (i, p), path in zip(items, got):
+            out[p.name] = path
     cache["paths"] = out
+    return out
+
+
+def _remainders(job: Job, refname: str, items, rmin: float, rmax: float) -> list:
+    """Unnamed shells for the parts of the fit R window [rmin, rmax] not covered by the
+    windows of ``items`` (the paths of one reference); checks the windows on the way."""
+    from xasmpi.exafs.paths import Shell
+
+    wins = sorted((p.rmin, p.rmax, i, p) for i, p in items)
+    check = getattr(job.fit, "check_windows", True)
+    for a, b in zip(wins, wins[1:]):
+        if b[0] < a[1] - 1e-9:
+            raise ConfigError(f"{job.source}: paths.{b[2]}.rmin = {b[0]} overlaps the window of path "
+                              f"'{a[3].name}' ({a[0]}–{a[1]} Å), both from reference '{refname}'")
+    if check:
+        for lo, hi, i, p in wins:
+            if lo < rmin - 1e-9 or hi > rmax + 1e-9:
+                raise ConfigError(f"{job.source}: paths.{i}: extraction window {lo}–{hi} Å of '{p.name}' leaves "
+                                  f"the fit window {rmin}–{rmax} Å (fit.rmin/fit.rmax); set fit.check_windows = "
+                                  f"false to allow it")
+    out, edge = [], rmin
+    for lo, hi, _, _ in wins + [(rmax, rmax, None, None)]:
+        if lo - edge > 0.05:
+            out.append(Shell(f"remainder {edge:g}-{lo:g}", 1.0, 0.5 * (edge + lo), 0.0, edge, lo))
+        edge = max(edge, hi)
     return out
 
 

@@ -1,0 +1,72 @@
+"""The reduce stage's path extraction: joint per reference, remainders of the fit window, λ
+from FEFF for the transfer, and window checks with the key named."""
+import numpy as np
+import pytest
+
+from xasmpi.config import load_job
+from xasmpi.errors import ConfigError
+from xasmpi.stages import reduce as reduce_stage
+from xasmpi.testing import xaslib_dir
+
+JOB = """
+[job]
+name = "extract"
+output = "{out}"
+[[spectra]]
+name = "CdO_ref"
+file = "{lib}/CdO_10K_01.xdi"
+role = "reference"
+[[spectra]]
+name = "CdS_ref"
+file = "{lib}/CdS_10K_01.xdi"
+role = "reference"
+[[paths]]
+name = "Cd-O"
+reference = "CdO_ref"
+rmin = {omin}
+rmax = 2.45
+n = 6
+r = 2.348
+sigma2 = 0.004
+structure = "CdO-rocksalt"
+scatterer = "O"
+[[paths]]
+name = "Cd-S"
+reference = "CdS_ref"
+rmin = 1.2
+rmax = 2.9
+n = 4
+r = 2.53
+sigma2 = 0.003
+[fit]
+rmin = 1.2
+rmax = 4.4
+"""
+
+
+def _job(tmp_path, omin=1.2):
+    f = tmp_path / "job.toml"
+    f.write_text(JOB.format(out=tmp_path / "r.h5", lib=xaslib_dir(), omin=omin))
+    return load_job(f)
+
+
+def test_paths_joint_with_remainders_and_lambda(tmp_path):
+    job = _job(tmp_path)
+    paths = reduce_stage.paths(job, {})
+    po, ps = paths["Cd-O"], paths["Cd-S"]
+    # CdO: Cd-O is refined together with the rest of the fit window (CdO's Cd-Cd at 3.32 Å)
+    assert po.provenance["extraction"]["shells"] == ["Cd-O", "remainder 2.45-4.4"]
+    assert po.provenance["extraction"]["residual"] < 1e-2
+    assert ps.provenance["extraction"]["shells"] == ["Cd-S", "remainder 2.9-4.4"]
+    # λ from the FEFF run of the CdO structure, the Cd-S path without a structure has none
+    assert po.lam is not None and 3.0 < np.median(po.lam[40:300]) < 20.0
+    assert po.provenance["lambda"] == "feff" and ps.lam is None
+    assert "none" in ps.provenance["lambda"]
+    # the fit's k window is the extraction's
+    assert po.provenance["filter"]["kmax"] == job.reduction.kmax
+
+
+def test_window_outside_fit_window_names_the_key(tmp_path):
+    job = _job(tmp_path, omin=1.0)
+    with pytest.raises(ConfigError, match=r"paths\.0: extraction window 1\.0–2\.45 Å of 'Cd-O' leaves"):
+        reduce_stage.paths(job, {})
