@@ -71,6 +71,8 @@ class EngineSettings:
         interpolated optimum to be within 1e-6 of the exact one: cubic (4) at 1e-4 Å² is not.
     warm_fraction : float
         Fraction of the initial population drawn around the best fit for noise/residual.
+    polish_iter : int
+        Exact Gauss-Newton iterations that finish each replicate searched on those tables.
     """
 
     popsize: int = 20
@@ -84,6 +86,7 @@ class EngineSettings:
     grid_step: float = 1e-4
     interp_order: int = 6
     warm_fraction: float = 0.5
+    polish_iter: int = 6
 
     def __post_init__(self) -> None:
         if self.popsize < 5:
@@ -98,6 +101,8 @@ class EngineSettings:
             raise ConfigError(f"engine grid_step={self.grid_step}: must be in (0, 0.01) Å²")
         if self.interp_order not in (4, 6, 8):
             raise ConfigError(f"engine interp_order={self.interp_order}: must be 4, 6 or 8")
+        if self.polish_iter < 0:
+            raise ConfigError(f"engine polish_iter={self.polish_iter}: must be >= 0")
         if not 0 <= self.warm_fraction <= 1:
             raise ConfigError(f"engine warm_fraction={self.warm_fraction}: must be in [0, 1]")
 
@@ -149,19 +154,159 @@ def _lagrange(u: np.ndarray, ng: int, order: int) -> tuple[np.ndarray, np.ndarra
     return i[..., None] + offs.astype(np.intp), w
 
 
+
+def sigma2_split(prob: _Problem) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in ``prob.nl`` of the searched σ² (``sigma2_*``) and of the other searched
+    parameters (ΔE0, R)."""
+    names = [prob.model.names[i] for i in prob.nl]
+    sig = np.array([q for q, nm in enumerate(names) if nm.startswith("sigma2_")], dtype=int)
+    other = np.array([q for q, nm in enumerate(names) if not nm.startswith("sigma2_")], dtype=int)
+    return sig, other
+
+
+def _paths_of(model: PathModel, nl: np.ndarray) -> list[np.ndarray]:
+    """Paths whose σ², ΔE0 or R each searched parameter sets, found by probing
+    :meth:`PathModel.full` (no knowledge of parameter naming)."""
+    b = model.bounds
+    mid = 0.5 * (b[:, 0] + b[:, 1])
+    f0 = model.full(mid[None])
+    out = []
+    for i in nl:
+        th = mid.copy()
+        th[i] = b[i, 0] + 0.3 * (b[i, 1] - b[i, 0])
+        f1 = model.full(th[None])
+        hit = np.zeros(len(model.paths), dtype=bool)
+        for key in ("sigma2", "de0", "r"):
+            hit |= f1[key][0] != f0[key][0]
+        out.append(np.flatnonzero(hit))
+    return out
+
+
+def _colours(paths_of: list[np.ndarray]) -> list[list[int]]:
+    """Greedy grouping of parameters that touch disjoint paths: one model call perturbs a whole
+    group, so a forward-difference Jacobian costs one call per group, not per parameter."""
+    groups: list[tuple[list[int], set]] = []
+    for q, ps in enumerate(paths_of):
+        for members, used in groups:
+            if not used & set(ps.tolist()):
+                members.append(q)
+                used |= set(ps.tolist())
+                break
+        else:
+            groups.append(([q], set(ps.tolist())))
+    return [m for m, _ in groups]
+
+
+class _Exact:
+    """Exact (model-evaluated) unit bases in a compressed fit space, for the polish.
+
+    The fit space is compressed to the ``K`` leading left singular vectors ``U`` of the
+    operator ``L`` (singular values above 1e-12 of the largest, so the SSR is unchanged to
+    ~1e-24 relative): ``b_j = Uᵀ L χ_j`` is ``K`` long instead of ``nout``.
+    """
+
+    def __init__(self, prob: _Problem):
+        self.prob = prob
+        model = prob.model
+        u, sv, _ = np.linalg.svd(model.operator, full_matrices=False)
+        k = int(np.sum(sv > 1e-12 * sv[0]))
+        self.U = u[:, :k]
+        self.lc = np.ascontiguousarray((self.U.T @ model.operator).T)      # (nk, K)
+        self.paths_of = _paths_of(model, prob.nl)
+        self.colours = _colours(self.paths_of)
+
+    def basis(self, x: np.ndarray) -> np.ndarray:
+        """``(M, Pf, K)`` compressed filtered unit bases of the free-amplitude paths at ``x`` (``(M, d)``)."""
+        model = self.prob.model
+        chi = model.unit_basis(self.prob.theta_from_nl(x))[:, self.prob.free_amp, : model.nk]
+        return chi @ self.lc
+
+
+def _polish_exact(ex: _Exact, yc: np.ndarray, x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                  iters: int) -> np.ndarray:
+    """Exact Levenberg-Marquardt polish of every replicate at once, on the model itself.
+
+    Minimises ``‖y − B(x) n‖²`` over the searched parameters ``x`` (``(R, d)``, within
+    ``[lo, hi]``) with ``n`` solved exactly (:func:`bounded_lsq`) at every trial point: the step
+    solves the joint normal equations in (free n, x) (the variable-projection step); the
+    Jacobian in x is a forward difference of the exact bases (one model call per group of
+    :func:`_colours`).  A step is kept only if the exact SSR decreases; a replicate stops when
+    its SSR no longer decreases by more than 1e-13 relative.  Per-replicate arithmetic only,
+    so results do not depend on the batch.
+    """
+    prob = ex.prob
+    la, ha = prob.lo, prob.hi
+    span = hi - lo
+    nrep, d = x.shape
+    amp_of = {int(j): a for a, j in enumerate(prob.free_amp)}
+
+    def solve(b, y):
+        n, q = bounded_lsq(np.einsum("mik,mjk->mij", b, b), np.einsum("mik,mk->mi", b, y), la, ha)
+        return n, np.einsum("mk,mk->m", y, y) + q
+
+    x = x.copy()
+    b = ex.basis(x)
+    n, ssr = solve(b, yc)
+    mu = np.full(nrep, 1e-4)
+    active = np.arange(nrep)
+    hstep = 1e-6
+    for _ in range(iters):
+        if not active.size:
+            break
+        xa, ba, na, ya = x[active], b[active], n[active], yc[active]
+        z = (xa - lo) / span
+        jac = np.zeros((active.size, ba.shape[2], d))                     # d(model)/dz
+        for group in ex.colours:
+            sgn = np.where(z[:, group] + hstep > 1.0, -1.0, 1.0)          # stay inside the box
+            xp = xa.copy()
+            xp[:, group] += sgn * hstep * span[group]
+            bp = ex.basis(xp)
+            for g_i, q in enumerate(group):
+                for j in ex.paths_of[q]:
+                    a = amp_of.get(int(j))
+                    if a is not None:
+                        jac[:, :, q] += (na[:, a, None] * (bp[:, a] - ba[:, a])) / (sgn[:, g_i, None] * hstep)
+        res = ya - np.einsum("mj,mjk->mk", na, ba)
+        free_n = (na > la + 1e-12 * (ha - la)) & (na < ha - 1e-12 * (ha - la))
+        jn = ba.transpose(0, 2, 1) * free_n[:, None, :]                    # (A, K, Pf)
+        jf = np.concatenate([jn, jac], axis=2)
+        h = np.einsum("mki,mkj->mij", jf, jf)
+        g = np.einsum("mki,mk->mi", jf, res)
+        dg = np.einsum("mii->mi", h)
+        npf = jn.shape[2]
+        reg = mu[active, None] * np.maximum(dg, 1e-30 * (dg.max(axis=1, keepdims=True) + 1e-300))
+        reg[:, :npf] = np.where(free_n, reg[:, :npf], 1.0)                # fixed n: no move
+        step = np.linalg.solve(h + reg[:, :, None] * np.eye(h.shape[1]), g[..., None])[..., 0][:, npf:]
+        zt = np.clip(z + step, 0.0, 1.0)
+        xt = lo + zt * span
+        bt = ex.basis(xt)
+        nt, st = solve(bt, ya)
+        better = st < ssr[active]
+        gain = np.where(better, ssr[active] - st, 0.0)
+        upd = active[better]
+        x[upd], b[upd], n[upd], ssr[upd] = xt[better], bt[better], nt[better], st[better]
+        mu[active] = np.where(better, mu[active] * 0.3, mu[active] * 10.0)
+        done = (better & (gain <= 1e-13 * ssr[active])) | (~better & (mu[active] > 1e3))
+        active = active[~done]
+    return x
+
+
 class _Objective:
     """Gram matrices and projections of candidate non-linear parameters, per replicate."""
 
-    def __init__(self, prob: _Problem, yf: np.ndarray, settings: EngineSettings):
+    def __init__(self, prob: _Problem, yf: np.ndarray, settings: EngineSettings,
+                 fixed: np.ndarray | None = None):
+        """``fixed``: values of the searched non-σ² parameters (ΔE0, R) at which the σ² tables of
+        the first stage are built (``(n_other,)``, parameter units; see :func:`fit_replicates`)."""
         self.prob, self.yf = prob, yf                       # yf: (R, nout) filtered data
         self.yy = np.einsum("ro,ro->r", yf, yf)
         model = prob.model
-        nl_names = [model.names[i] for i in prob.nl]
+        sig, other = sigma2_split(prob)
         fixed_amp = np.any(prob.amp < 0)
-        self.tab = (settings.tabulate and not fixed_amp and all(nm.startswith("sigma2_") for nm in nl_names)
-                    and len(nl_names) == len(model.paths))
+        self.tab = (settings.tabulate and not fixed_amp and sig.size == len(model.paths)
+                    and (other.size == 0 or fixed is not None))
         if self.tab:
-            b = model.bounds[prob.nl]
+            b = model.bounds[prob.nl[sig]]
             h = settings.grid_step
             self.order = settings.interp_order
             pad = self.order // 2
@@ -171,7 +316,9 @@ class _Objective:
             self.ng = ng
             grid = self.s0[None, :] + h * np.arange(ng)[:, None]           # (ng, P)
             theta = np.ones((ng, len(model.names)))
-            theta[:, prob.nl] = grid
+            theta[:, prob.nl[sig]] = grid
+            if other.size:
+                theta[:, prob.nl[other]] = fixed
             basis = model.transform(model.unit_basis(theta))                # (ng, P, nout)
             self.basis = np.ascontiguousarray(basis.transpose(1, 0, 2))     # (P, ng, nout)
             npath = len(model.paths)
@@ -239,17 +386,24 @@ def fit_replicates(model: PathModel, data: np.ndarray, seeds: Sequence[np.random
     prob = _Problem(model, data)
     if not prob.free_amp.size:
         raise ConfigError("replicate engine: the model has no free amplitude n")
-    if mode != "restart" and base is None:
+    sig, other = sigma2_split(prob)
+    two_stage = (settings.tabulate and other.size > 0 and sig.size == len(model.paths)
+                 and not np.any(prob.amp < 0))
+    if (mode != "restart" or two_stage) and base is None:
         base = fit(model, prob.data, settings=DESettings(seed=0))
     ydata = replicate_data(model, prob.data, seeds, mode=mode,
-                           chi_model=None if base is None else base.chi_model,
-                           eps_k=None if base is None else base.eps_k)
+                           chi_model=None if base is None or mode == "restart" else base.chi_model,
+                           eps_k=None if base is None or mode == "restart" else base.eps_k)
     nrep = len(seeds)
     yf = np.stack([model.operator @ y for y in ydata]) if nrep else np.zeros((0, model.operator.shape[0]))
-    obj = _Objective(prob, yf, settings)
-    bounds = model.bounds[prob.nl]
+    bounds_all = model.bounds[prob.nl]
+    # the evolution searches σ² only when two_stage (ΔE0, R held at the best fit), else all of nl
+    srch = sig if two_stage else np.arange(prob.nl.size)
+    xfix = base.params[prob.nl][other] if two_stage else None
+    obj = _Objective(prob, yf, settings, fixed=xfix)
+    bounds = bounds_all[srch]
     lo, span = bounds[:, 0], bounds[:, 1] - bounds[:, 0]
-    d, npop = prob.nl.size, settings.popsize
+    d, npop = srch.size, settings.popsize
     lo_a, hi_a = prob.lo, prob.hi
 
     def energy(rep, x):                      # x in unit cube, (M, d)
@@ -259,7 +413,7 @@ def fit_replicates(model: PathModel, data: np.ndarray, seeds: Sequence[np.random
     rngs = [child_rng(s, STREAM_DE) for s in seeds]
     pop = np.empty((nrep, npop, d))
     nwarm = int(round(settings.warm_fraction * npop)) if mode != "restart" else 0
-    xbest0 = None if base is None else (base.params[prob.nl] - lo) / span
+    xbest0 = None if base is None else (base.params[prob.nl][srch] - lo) / span
     for r, rng in enumerate(rngs):
         # Latin hypercube for the cold part
         ncold = npop - nwarm
@@ -315,7 +469,17 @@ def fit_replicates(model: PathModel, data: np.ndarray, seeds: Sequence[np.random
             draws.pop(r, None)
         active = active[~stop]
     # exact float64 re-evaluation at each replicate's best member
-    xb = lo + pop[np.arange(nrep), np.argmin(en, axis=1)] * span if nrep else np.zeros((0, d))
+    xs = lo + pop[np.arange(nrep), np.argmin(en, axis=1)] * span if nrep else np.zeros((0, d))
+    if two_stage:
+        # second stage: exact polish of all searched parameters from (σ² of the evolution,
+        # ΔE0 and R of the best fit)
+        xb = np.empty((nrep, prob.nl.size))
+        xb[:, sig], xb[:, other] = xs, xfix
+        if nrep and settings.polish_iter:
+            ex = _Exact(prob)
+            xb = _polish_exact(ex, yf @ ex.U, xb, bounds_all[:, 0], bounds_all[:, 1], settings.polish_iter)
+    else:
+        xb = xs
     theta = prob.theta_from_nl(xb)
     basis = model.transform(model.unit_basis(theta))[:, prob.free_amp]         # (R, Pf, nout)
     gram = np.einsum("mio,mjo->mij", basis, basis)

@@ -5,9 +5,10 @@
   blocks, one per rank.  A chunk is always computed as a whole, so results do not depend
   on the number of ranks.
 * ``dynamic``: uneven tasks (FDMNES runs).  Rank 0 keeps a longest-first queue and hands
-  out one task at a time to whichever rank asks; rank 0 also works, running its own task in
-  a helper thread while its main thread serves the queue (all MPI calls stay on the main
-  thread).
+  out guided batches (many small tasks per reply early, one task at a time at the end) to
+  whichever rank asks; rank 0 also works, running its own task in a helper thread while its
+  main thread serves the queue (all MPI calls stay on the main thread).  Every task's result
+  is journalled as soon as it exists, batch or not.
 
 Every rank hands its finished results to ``on_results`` as soon as they exist (the journal
 records them at once; HDF5 rows are written in batches); rank 0 logs progress with rate and
@@ -155,18 +156,42 @@ def _wait(req, pause: float = 0.0002):
         time.sleep(pause)
 
 
+def guided_batch(queue: list[Task], pos: int, remaining_cost: float, size: int, *, factor: float = 2.0) -> int:
+    """Number of tasks to hand out from ``queue[pos:]`` in one reply (guided self-scheduling).
+
+    The batch holds consecutive tasks (longest first) until their estimated cost reaches
+    ``remaining_cost / (factor · size)``, at least one task: early replies carry many small
+    tasks (few messages), the tail goes one task at a time (balance).  Batching changes only
+    which rank runs a task, never its result (seeds are per task index).
+    """
+    target = remaining_cost / (factor * max(size, 1))
+    n, acc = 0, 0.0
+    while pos + n < len(queue):
+        c = max(float(queue[pos + n].cost), 0.0)
+        if n and acc + c > target:
+            break
+        acc += c
+        n += 1
+    return n
+
+
 def _dynamic(plan, pending, comm, on_results, progress):
-    """Master/worker queue.  Each worker keeps one request ahead (it asks for its next task
-    before running the current one), so it never waits for rank 0 between tasks; rank 0
-    serves requests from its main thread and runs its own tasks in a helper thread."""
+    """Master/worker queue with guided batches.  A reply to a worker's request carries a
+    batch of consecutive tasks (:func:`guided_batch`: many small tasks early, single tasks at
+    the end); the worker runs them one at a time, handing each result to ``on_results`` (the
+    journal) as soon as it exists, and asks for its next batch before starting the last task
+    of the current one, so it never waits for rank 0.  Rank 0 serves requests from its main
+    thread and runs its own tasks, one at a time, in a helper thread."""
     rank, size = comm.Get_rank(), comm.Get_size()
     if rank != 0:
         _worker(plan, comm, on_results)
         return
     queue = sorted(pending, key=lambda t: (-t.cost, t.index))  # longest first
+    remaining = sum(max(float(t.cost), 0.0) for t in queue)
     pos, finished = 0, 0
     pool = ThreadPoolExecutor(max_workers=1)
     own = None
+    idle = 0.0002
     try:
         while finished < size - 1 or own is not None or pos < len(queue):
             busy = False
@@ -178,6 +203,7 @@ def _dynamic(plan, pending, comm, on_results, progress):
                 own, busy = None, True
             if own is None and pos < len(queue):
                 own = pool.submit(_run_unit, plan, [queue[pos]])
+                remaining -= max(float(queue[pos].cost), 0.0)
                 pos, busy = pos + 1, True
             status = MPI.Status()
             while comm.Iprobe(source=MPI.ANY_SOURCE, tag=MPI.ANY_TAG, status=status):
@@ -186,29 +212,42 @@ def _dynamic(plan, pending, comm, on_results, progress):
                 if progress and ok + nf:
                     progress.add(ok, nf)
                 if tag == TAG_READY:
-                    comm.send(queue[pos] if pos < len(queue) else None, dest=src, tag=TAG_TASK)
-                    pos = min(pos + 1, len(queue))
+                    n = guided_batch(queue, pos, remaining, size)
+                    batch = queue[pos:pos + n]
+                    comm.send(batch or None, dest=src, tag=TAG_TASK)
+                    remaining -= sum(max(float(t.cost), 0.0) for t in batch)
+                    pos += n
                 else:  # TAG_PROGRESS: the worker has stopped
                     finished += 1
                 busy = True
-            if not busy:
-                time.sleep(0.0002)
+            if busy:
+                idle = 0.0002
+            else:  # back off while nothing happens (ranks may share cores with rank 0)
+                time.sleep(idle)
+                idle = min(2 * idle, 0.002)
     finally:
         pool.shutdown(wait=True)
 
 
 def _worker(plan, comm, on_results) -> None:
-    counts = (0, 0)
-    comm.send(counts, dest=0, tag=TAG_READY)
+    counts = [0, 0]
+    comm.send(tuple(counts), dest=0, tag=TAG_READY)
     outstanding = 1
     while outstanding:
-        task = _wait(comm.irecv(source=0, tag=TAG_TASK))
+        batch = _wait(comm.irecv(source=0, tag=TAG_TASK))
         outstanding -= 1
-        if task is None:
+        if batch is None:
             continue
-        comm.send(counts, dest=0, tag=TAG_READY)  # ask for the next task now (one ahead)
-        outstanding += 1
-        res = _run_unit(plan, [task])
-        on_results(res)
-        counts = _counts(res)
-    comm.send(counts, dest=0, tag=TAG_PROGRESS)  # last counts; this worker is done
+        if isinstance(batch, Task):  # a single task (older rank-0 protocol)
+            batch = [batch]
+        for j, task in enumerate(batch):
+            if j == len(batch) - 1:  # ask for the next batch now (one ahead)
+                comm.send(tuple(counts), dest=0, tag=TAG_READY)
+                counts = [0, 0]
+                outstanding += 1
+            res = _run_unit(plan, [task])
+            on_results(res)
+            ok, nf = _counts(res)
+            counts[0] += ok
+            counts[1] += nf
+    comm.send(tuple(counts), dest=0, tag=TAG_PROGRESS)  # last counts; this worker is done
