@@ -1,0 +1,168 @@
+"""Systematics stage on a real-data mixture: the variations planned, refits that re-extract the
+paths, a non-zero systematic term, totals, the summary JSON keys and Table 1's columns."""
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from tests.conftest import run_cli
+from xasmpi.config import load_job
+from xasmpi.testing import xaslib_dir
+
+X = 0.5  # known answer: N(Cd-S) = 4x = 2, N(Cd-O) = 6(1 - x) = 3, N(Cd-Cd 3.32 Å) = 12(1 - x) = 6
+
+JOB = """
+[job]
+name = "mixture-systematics"
+seed = 7
+output = "out.h5"
+[reduction]
+kmax = 14.0
+[[spectra]]
+name = "CdS_ref"
+file = "{lib}/CdS_10K_01.xdi"
+role = "reference"
+[[spectra]]
+name = "CdO_ref"
+file = "{lib}/CdO_10K_01.xdi"
+role = "reference"
+alternatives = ["{lib}/CdO_10K_02.xdi"]
+[[spectra]]
+name = "mix"
+file = "mix.chi"
+format = "chi"
+[[paths]]
+name = "Cd-O"
+reference = "CdO_ref"
+rmin = 1.2
+rmax = 2.45
+n = 6
+r = 2.348
+sigma2 = 0.004
+[[paths]]
+name = "Cd-S"
+reference = "CdS_ref"
+rmin = 1.2
+rmax = 3.5
+n = 4
+r = 2.53
+sigma2 = 0.003
+[[paths]]
+name = "Cd-Cd"
+reference = "CdO_ref"
+rmin = 2.45
+rmax = 3.5
+n = 12
+r = 3.32
+sigma2 = 0.004
+[fit]
+kmin = 2.0
+kmax = 14.0
+rmin = 1.2
+rmax = 3.5
+replicates = {reps}
+chunk = 30
+[fit.systematics]
+kmin_shift = 0.0
+kweights = [{kw}]
+"""
+
+
+def _write(tmp, *, reps=30, kw="2"):
+    from xasmpi.exafs.io import read_spectrum
+    from xasmpi.exafs.reduce import ReductionSettings, reduce_spectrum
+
+    lib = xaslib_dir()
+    st = ReductionSettings(kmax=14.0)
+    a = reduce_spectrum(read_spectrum(lib / "CdS_10K_02.xdi"), st)
+    b = reduce_spectrum(read_spectrum(lib / "CdO_10K_02.xdi"), st)
+    np.savetxt(tmp / "mix.chi", np.c_[a.k, X * a.chi + (1 - X) * b.chi], header="k chi")
+    job = tmp / "job.toml"
+    job.write_text(JOB.format(lib=lib, reps=reps, kw=kw))
+    return job
+
+
+def test_variations_of_a_job(tmp_path):
+    from xasmpi.stages.systematics import variations, varied_job
+
+    job = load_job(_write(tmp_path, kw="1, 2, 3"))
+    assert job.fit.e0 == "per-reference" and job.fit.mode == "noise"  # the defaults
+    vs = variations(job, {"CdS_ref": 26711.0, "CdO_ref": 26712.5})
+    labels = [v.label for v in vs]
+    # references in the order of the fitted paths (Cd-O first)
+    assert labels[:4] == ["E0(CdO_ref) +1 eV", "E0(CdO_ref) -1 eV", "E0(CdS_ref) +1 eV", "E0(CdS_ref) -1 eV"]
+    assert {"fit rmin +0.1 Å", "fit rmin -0.1 Å", "fit rmax +0.1 Å", "fit rmax -0.1 Å",
+            "edge CdO_ref 2.45 Å +0.1 Å", "edge CdO_ref 2.45 Å -0.1 Å", "kmax -2 Å^-1",
+            "k weight 1", "k weight 3"} <= set(labels)
+    assert not any(lab.startswith("kmin") for lab in labels)  # kmin_shift = 0: left out
+    assert [v.setting for v in vs].count("scan(CdO_ref)") == 1
+    # moving the fit window's rmin moves every extraction window that starts there (they keep tiling)
+    v = next(v for v in vs if v.label == "fit rmin +0.1 Å")
+    vj = varied_job(job, v)
+    assert vj.fit.rmin == pytest.approx(1.3)
+    assert {p.name: p.rmin for p in vj.paths} == pytest.approx({"Cd-O": 1.3, "Cd-S": 1.3, "Cd-Cd": 2.45})
+    v = next(v for v in vs if v.label == "edge CdO_ref 2.45 Å -0.1 Å")
+    vj = varied_job(job, v)
+    assert (vj.path("Cd-O").rmax, vj.path("Cd-Cd").rmin) == pytest.approx((2.35, 2.35))
+    v = next(v for v in vs if v.label == "E0(CdO_ref) -1 eV")
+    assert varied_job(job, v).spectrum("CdO_ref").reduction["e0"] == pytest.approx(26711.5)
+    v = next(v for v in vs if v.setting == "scan(CdO_ref)")
+    assert varied_job(job, v).spectrum("CdO_ref").file.endswith("CdO_10K_02.xdi")
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sys")
+    job = _write(tmp)
+    run_cli(["run", job], cwd=tmp, check=True, timeout=900)
+    return tmp / "out.h5", json.loads(run_cli(["summary", tmp / "out.h5", "--json"], check=True).stdout)
+
+
+@pytest.mark.slow
+def test_systematic_term_present_nonzero_and_total_covers_it(campaign):
+    out, s = campaign
+    smp = s["samples"]["mix"]
+    assert smp["e0_mode"] == "group" and set(smp["e0"]) == {"CdS_ref", "CdO_ref"}
+    assert smp["systematics"]["ok"] == len(smp["systematics"]["variations"]) == 12
+    keys = {f"{p}_{t}" for p in ("N", "sigma2") for t in ("best", "stderr", "mean", "sd", "sys", "total_sd", "flags")}
+    truth = {"Cd-S": 4 * X, "Cd-O": 6 * (1 - X), "Cd-Cd": 12 * (1 - X)}
+    for path, d in smp["paths"].items():
+        assert keys <= set(d), path
+        assert d["N_sys"] > 0 and d["N_total_sd"] >= d["N_sd"] > 0
+        assert d["N_total_sd"] == pytest.approx(np.hypot(d["N_sd"], d["N_sys"]))
+        assert d["N_flags"] == [] and d["N_stderr"] > 0
+        # the systematic term is what makes the interval honest: the bootstrap sd alone misses the truth
+        assert abs(d["N_best"] - truth[path]) <= 2 * d["N_total_sd"], path
+    for g in ("CdS_ref", "CdO_ref"):  # E0 ±1 eV of a reference moves its ΔE0 by about 1 eV
+        assert 0.5 < smp["e0"][g]["dE0_sys"] < 2.0
+    with h5py.File(out, "r") as f:
+        sg = f["exafs/mix/systematics"]
+        assert sg["params"].shape == (12, 8) and np.all(sg["status"][:] == 1)
+        assert "largest" in sg.attrs["rule"] or "max" in sg.attrs["rule"]
+        assert json.loads(sg.attrs["variations"])[0]["label"] == "E0(CdO_ref) +1 eV"
+
+
+@pytest.mark.slow
+def test_refit_is_deterministic_and_table1_shows_every_term(campaign):
+    from xasmpi.report.tables import table1
+    from xasmpi.stages import systematics
+
+    out, s = campaign
+    job = load_job(out.parent / "job.toml")
+    plan = systematics.prepare(job, {})
+    task = next(t for t in plan.tasks if plan.context["variations"][t.payload[1]].label == "edge CdO_ref 2.45 Å +0.1 Å")
+    res = systematics.run_batch([task], plan.context)[0]
+    with h5py.File(out, "r") as f:
+        np.testing.assert_array_equal(res.values["params"], f["exafs/mix/systematics/params"][task.row])
+        t = table1(f)
+    for c in ("n_s02_best", "n_s02_stderr", "n_s02_mean", "n_s02_sd", "n_s02_sys", "n_s02_total",
+              "sigma2_sys", "de0_group", "de0_total", "flags", "mode"):
+        assert c in t.columns
+    row = next(r for r in t.rows if r["path"] == "Cd-S")
+    d = s["samples"]["mix"]["paths"]["Cd-S"]
+    assert row["n_s02_total"] == pytest.approx(d["N_total_sd"]) and row["mode"] == "noise"
+    assert row["de0_group"] == "CdS_ref"
+    assert "total" in t.to_markdown()
