@@ -51,6 +51,9 @@ rmax = 4.4
 replicates = 2000
 chunk = 250
 mode = "noise"
+e0 = "fixed"                    # keeps 2,000 replicates fast (free ΔE0 is the per-reference default)
+[fit.systematics]
+kweights = [2, 3]
 [fit.params.Cd-Cd]
 n = [0, 24]
 [feff]
@@ -78,6 +81,26 @@ def test_one_and_two_ranks_identical(runs):
             x, y = a[f"exafs/CdS/replicates/{key}"][:], b[f"exafs/CdS/replicates/{key}"][:]
             assert np.array_equal(x, y), key
         assert a["exafs/CdS/replicates/status"][:].tolist().count(1) == 2000
+        # the systematic refits ran as tasks across the ranks and do not depend on their number
+        sa, sb = a["exafs/CdS/systematics"], b["exafs/CdS/systematics"]
+        assert np.array_equal(sa["params"][:], sb["params"][:]) and np.array_equal(sa["sys"][:], sb["sys"][:])
+        assert np.all(sb["status"][:] == 1) and sb["params"].shape[0] == len(sb.attrs["labels"]) == 12
+        assert set(sb["rank"][:].tolist()) == {0, 1}  # dynamic queue: both ranks refitted
+
+
+def test_uncertainty_terms_in_summary_log_and_analysis(runs):
+    s = json.loads(run_cli(["summary", runs[2][0], "--json"], check=True).stdout)
+    d = s["samples"]["CdS"]["paths"]["Cd-S"]
+    for key in ("N_best", "N_stderr", "N_mean", "N_sd", "N_sys", "N_total_sd", "N_flags"):
+        assert key in d
+    assert d["N_sys"] > 0 and d["N_total_sd"] >= d["N_sd"]
+    log = runs[2][1].stderr + runs[2][1].stdout
+    assert "systematic" in log and "total" in log and "(stderr)" in log
+    assert "from fixed input distances" in log  # both R fixed in this job: no ± for the angle
+    with h5py.File(runs[2][0], "r") as f:
+        st = f["analysis/stoichiometry/CdS"].attrs
+        assert st["cn_sd"] == pytest.approx(d["N_total_sd"])  # the CN carries the total uncertainty
+        assert np.isnan(f["analysis/angle/CdS"].attrs["sd"])
 
 
 def test_summary_json_is_sane_and_close_to_best_fit(runs):
