@@ -10,9 +10,10 @@ from ase.io import write
 from ase.neighborlist import neighbor_list
 
 from xasmpi.errors import InputError
-from xasmpi.xanes.clusters import (LATTICES, SHELL_SIZE, build_cluster, bulk_crystal,
-                                   check_overlaps, cluster_report, cut_cluster, estimate_cost,
-                                   read_model, terminate, unique_absorbers)
+from xasmpi.xanes.clusters import (LATTICES, SHELL_SIZE, build_cluster, build_inp_like, bulk_crystal,
+                                   check_chemistry, check_overlaps, cluster_report, cut_cluster,
+                                   estimate_cost, read_model, symmetry_deviation, terminate,
+                                   unique_absorbers)
 
 
 def _neighbours(atoms, index, cutoff):
@@ -29,14 +30,15 @@ def test_zincblende_core_cd_has_four_s_at_2519():
     assert rep.n_core_cd >= 1 and rep.shortest["Cd-S"] == pytest.approx(2.5193, abs=1e-4)
 
 
-@pytest.mark.parametrize("lattice, shell", [
-    ("rocksalt", [(2.71, "S")] * 6),
-    ("wurtzite", [(2.527, "S")] * 3 + [(2.532, "S")]),
-    ("betasn", [(2.7282, "S")] * 4 + [(2.872, "Cd")] * 2),
+@pytest.mark.parametrize("lattice, shell, cutoff", [
+    ("rocksalt", [(2.71, "S")] * 6, 2.95),
+    ("wurtzite", [(2.527, "S")] * 3 + [(2.532, "S")], 2.95),
+    # CHGNet cell at 10 GPa: 4 S in a flattened tetrahedron, then 2 Cd (c) and 4 S, no short contact
+    ("betasn", [(2.5257, "S")] * 4 + [(3.508, "Cd")] * 2 + [(3.540, "S")] * 4, 3.6),
 ])
-def test_first_shells_of_other_polymorphs(lattice, shell):
+def test_first_shells_of_other_polymorphs(lattice, shell, cutoff):
     crystal = bulk_crystal(lattice)
-    got = _neighbours(crystal, 0, 2.95)
+    got = _neighbours(crystal, 0, cutoff)
     assert [s for _, s in got] == [s for _, s in shell]
     assert np.allclose([d for d, _ in got], [d for d, _ in shell], atol=2e-3)
 
@@ -86,6 +88,71 @@ def test_termination_completes_every_cd_shell(lattice):
     nearest = [np.min(np.linalg.norm(cd - atoms.positions[k], axis=1)) for k in o_idx]
     assert min(nearest) == pytest.approx(2.3, abs=0.01) and max(nearest) < 2.75
     check_overlaps(atoms)  # no overlapping atoms
+
+
+@pytest.mark.parametrize("lattice", ["zincblende", "wurtzite", "betasn"])
+def test_termination_never_distorts_the_shell_angles(lattice):
+    """Terminal O on the bond direction, bridging O at the crystal site: every X-Cd-X angle of the
+    terminated cluster is an angle of the crystal (the old slide-to-2.3 Å merge gave up to 127°)."""
+    from xasmpi.analysis.angles import bond_angle_distribution
+
+    atoms, _ = build_cluster(lattice, formula="Cd37S20", terminate_with="O")
+    crystal = bond_angle_distribution(bulk_crystal(lattice).repeat(2)).angles
+    got = bond_angle_distribution(atoms).select(kind="X-Cd-X")
+    allowed = np.unique(np.round(crystal, 1))
+    assert np.all(np.min(np.abs(got[:, None] - allowed[None]), axis=1) < 0.6)
+
+
+def test_inp_like_model_composition_symmetry_and_bonds():
+    """Cd37S20 after In37P20 (Gary et al. 2016): C2v, zinc-blende bonds, S all bonded to Cd."""
+    core, rep = build_inp_like(terminate_with=None)
+    assert rep.formula == "Cd37S20"
+    assert symmetry_deviation(core) < 1e-9  # C2 about z and mirrors x = +-y, exactly
+    # broken symmetry is detected: move one atom by 0.1 Å
+    moved = core.copy()
+    moved.positions[5] += (0.1, 0, 0)
+    assert symmetry_deviation(moved) == pytest.approx(0.1, abs=1e-6)
+    i, j, d = neighbor_list("ijd", core, 3.0)
+    sym = np.array(core.get_chemical_symbols())
+    cds = (sym[i] == "Cd") & (sym[j] == "S")
+    assert np.allclose(d[cds], 5.818 * np.sqrt(3) / 4)  # every Cd-S bond 2.519 Å
+    assert cds.sum() == 78  # 78 Cd-S bonds
+    s_cn = np.bincount(j[cds], minlength=len(core))[sym == "S"]
+    cd_cn = np.bincount(i[cds], minlength=len(core))[sym == "Cd"]
+    assert np.bincount(s_cn, minlength=5).tolist() == [0, 0, 0, 2, 18]
+    assert np.bincount(cd_cn, minlength=5).tolist() == [0, 12, 12, 10, 3]
+    assert rep.shortest["Cd-Cd"] == pytest.approx(5.818 / np.sqrt(2), abs=1e-4)
+    assert rep.shortest["S-S"] == pytest.approx(5.818 / np.sqrt(2), abs=1e-4)
+
+
+def test_inp_like_termination_counts_one_o_per_missing_bond():
+    atoms, rep = build_inp_like()
+    core, _ = build_inp_like(terminate_with=None)
+    assert rep.counts["Cd"] == 37 and rep.counts["S"] == 20
+    missing = 4 * 37 - 78  # one O per missing Cd-S bond ...
+    o = atoms.positions[np.array(atoms.get_chemical_symbols()) == "O"]
+    cd = atoms.positions[np.array(atoms.get_chemical_symbols()) == "Cd"]
+    n_cd = (np.linalg.norm(o[:, None] - cd[None], axis=2) < 2.6).sum(axis=1)
+    assert set(n_cd.tolist()) <= {1, 2, 3}  # terminal, mu2- and mu3-O (shared empty sites)
+    assert rep.counts["O"] == missing - int(np.sum(n_cd - 1))  # ... minus the sharing
+    assert rep.formula == "Cd37S20O54" and rep.min_coordination == 4
+    assert symmetry_deviation(atoms) < 1e-9  # termination keeps C2v
+    assert check_chemistry(atoms).passed
+
+
+def test_chemistry_check_flags_forbidden_contacts_and_undercoordination():
+    ok = Atoms("CdS4", positions=[(0, 0, 0)] + list(2.52 / np.sqrt(3) * np.array(
+        [[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]])))
+    res = check_chemistry(ok, min_s=1)
+    assert res.passed and res.flags == ()
+    bad = ok.copy()
+    bad.positions[2] = bad.positions[1] + (0, 0, 2.08)  # a 2.08 Å S-S bond (what CHGNet made)
+    res = check_chemistry(bad, min_s=1)
+    assert not res.passed
+    assert any(c[0] == "S-S" and c[3] == pytest.approx(2.08, abs=1e-3) for c in res.contacts)
+    lone = Atoms("CdSO", positions=[(0, 0, 0), (2.5, 0, 0), (0, 6, 0)])
+    flags = check_chemistry(lone).flags
+    assert any("under-coordinated Cd0" in f for f in flags) and any("under-coordinated O2" in f for f in flags)
 
 
 def test_termination_of_user_model_completes_tetrahedron():
@@ -154,3 +221,16 @@ def test_cli_cluster_build_json(tmp_path, capsys):
     rep = json.loads(capsys.readouterr().out)
     assert rep["formula"].startswith("Cd37S20O") and rep["min_coordination"] == 4
     assert len(read_model(out)) == rep["n_atoms"]
+
+
+def test_cli_cluster_build_inp_like(tmp_path, capsys):
+    from xasmpi.cli import main
+
+    out = tmp_path / "inp.xyz"
+    with pytest.raises(SystemExit) as exc:
+        main(["cluster", "build", "--model", "inp-like", "-o", str(out), "--json"])
+    assert exc.value.code == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["formula"] == "Cd37S20O54" and rep["model"] == "inp-like" and rep["chemistry"]["passed"]
+    assert rep["c2v_deviation"] < 1e-9
+    assert len(read_model(out)) == 111

@@ -6,6 +6,7 @@ Examples
 
     xasmpi cluster build --lattice zincblende --formula Cd37S20 --terminate O -o zb.xyz
     xasmpi cluster build --lattice zincblende --strain 0,0,-0.05 --atoms 40 -o dzb.xyz --json
+    xasmpi cluster build --model inp-like -o Cd37S20O54.xyz      # the InP-like model, O-terminated
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import json
 from pathlib import Path
 
 from xasmpi.errors import InputError
-from xasmpi.xanes.clusters import LATTICES, build_cluster
+from xasmpi.xanes.clusters import (LATTICES, build_cluster, build_inp_like, check_chemistry,
+                                   symmetry_deviation)
 
 
 def _strain(text: str) -> float | tuple[float, float, float]:
@@ -38,12 +40,16 @@ def register(subparsers) -> None:
         "build", help="cut a (strained, O-terminated) CdS cluster from a polymorph",
         description="Cut a CdS cluster from zinc blende, wurtzite, rock salt or beta-Sn, "
                     "optionally strained and O-terminated, and write it to a structure file.")
-    b.add_argument("--lattice", required=True, choices=LATTICES, help="polymorph family")
+    kind = b.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--lattice", choices=LATTICES, help="polymorph family to cut from")
+    kind.add_argument("--model", choices=("inp-like",),
+                      help="a named model: inp-like = Cd37S20 after In37P20(O2CR)51 (Gary et al. 2016), "
+                           "O-terminated unless --terminate none")
     b.add_argument("--a", type=float, help="lattice parameter a (Å); default per lattice")
     b.add_argument("--c", type=float, help="lattice parameter c (Å), wurtzite and betasn")
     b.add_argument("--strain", type=_strain,
                    help="strain: EPS (isotropic) or EX,EY,EZ along x,y,z, e.g. 0,0,-0.05")
-    target = b.add_mutually_exclusive_group(required=True)
+    target = b.add_mutually_exclusive_group()
     target.add_argument("--atoms", type=int, metavar="N", help="target number of CdS atoms")
     target.add_argument("--formula", help="target CdS composition, e.g. Cd37S20")
     b.add_argument("--mode", choices=("sphere", "shell"), default="sphere",
@@ -51,7 +57,8 @@ def register(subparsers) -> None:
     b.add_argument("--center", choices=("cd", "cell"), default="cd",
                    help="centre on a Cd atom or on the centre of a unit cell")
     b.add_argument("--terminate", metavar="ELEMENT",
-                   help="terminate under-coordinated Cd with this element (e.g. O)")
+                   help="terminate under-coordinated Cd with this element (e.g. O; 'none' for the bare "
+                        "--model core)")
     b.add_argument("--termination-distance", type=float, default=2.3,
                    help="Cd-terminator distance (Å), default 2.3")
     b.add_argument("-o", "--output", required=True, type=Path,
@@ -64,16 +71,29 @@ def run(args: argparse.Namespace) -> int:
     """Build the cluster, write it and print its report."""
     from ase.io import write
 
-    atoms, report = build_cluster(
-        args.lattice, a=args.a, c=args.c, strain=args.strain, n_atoms=args.atoms,
-        formula=args.formula, center=args.center, mode=args.mode,
-        terminate_with=args.terminate, termination_distance=args.termination_distance)
+    extra: dict = {}
+    if args.model:
+        if args.atoms or args.formula or args.strain or args.c:
+            raise InputError("--model takes no --atoms/--formula/--strain/--c (its composition is fixed)")
+        term = None if (args.terminate or "O").lower() == "none" else (args.terminate or "O")
+        atoms, report = build_inp_like(a=args.a or 5.818, terminate_with=term,
+                                       termination_distance=args.termination_distance)
+        extra = {"model": args.model, "c2v_deviation": symmetry_deviation(atoms)}
+    else:
+        if not (args.atoms or args.formula):
+            raise InputError("--lattice needs --atoms N or --formula F")
+        atoms, report = build_cluster(
+            args.lattice, a=args.a, c=args.c, strain=args.strain, n_atoms=args.atoms,
+            formula=args.formula, center=args.center, mode=args.mode,
+            terminate_with=args.terminate, termination_distance=args.termination_distance)
+        extra = {"lattice": args.lattice}
+    check = check_chemistry(atoms)
     try:
         write(str(args.output), atoms)
     except Exception as exc:  # ASE: unknown extension, unwritable path...
         raise InputError(f"{args.output}: cannot write structure ({exc})") from exc
     if args.json:
-        print(json.dumps({**report.to_dict(), "lattice": args.lattice,
+        print(json.dumps({**report.to_dict(), **extra, "chemistry": check.to_dict(),
                           "output": str(args.output)}, indent=2))
     else:
         dist = ", ".join(f"{k} {v:.3f} Å" for k, v in report.shortest.items())
@@ -82,4 +102,7 @@ def run(args: argparse.Namespace) -> int:
               f"(core = {report.shell_size} S within {report.bond_cutoff} Å); "
               f"min Cd coordination {report.min_coordination}")
         print(f"shortest: {dist}")
+        if "c2v_deviation" in extra:
+            print(f"C2v symmetry: largest deviation {extra['c2v_deviation']:.2g} Å")
+        print("chemistry check: " + ("ok" if check.passed else "; ".join(check.flags)))
     return 0
