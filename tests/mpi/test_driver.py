@@ -208,3 +208,23 @@ def test_bad_job_files_exit_2_with_key_and_file(tmp_path, body, key, problem):
     assert str(job) in p.stderr and f"'{key}'" in p.stderr and problem in p.stderr
     assert "Traceback" not in p.stderr
     assert run_cli(["run", job], cwd=tmp_path).returncode == 2
+
+
+def test_guided_batches_cover_the_queue_longest_first_and_end_with_single_tasks():
+    from xasmpi.parallel.driver import guided_batch
+    from xasmpi.stages.base import Task
+
+    queue = [Task(index=i, group="/g", row=i, cost=1.0) for i in range(2000)]
+    pos, remaining, sizes = 0, 2000.0, []
+    while pos < len(queue):
+        n = guided_batch(queue, pos, remaining, 16)
+        assert n >= 1
+        sizes.append(n)
+        remaining -= n
+        pos += n
+    assert sum(sizes) == 2000 and sizes[0] == 62 and sizes[-1] == 1   # 2000 / (2 x 16) first
+    assert len(sizes) < 300                                           # not one message per task
+    # uneven costs: an expensive task goes alone
+    q2 = [Task(index=0, group="/g", row=0, cost=100.0)] + [Task(index=i, group="/g", row=i, cost=1.0)
+                                                            for i in range(1, 50)]
+    assert guided_batch(q2, 0, 149.0, 2) == 1
