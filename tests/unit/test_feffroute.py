@@ -48,3 +48,45 @@ def test_feffit_ssr_is_recomputed_on_model_free_definition(cds):
     # its own model is at least as good as larch's point evaluated on that model
     mf = fit(model, data, settings=DESettings(seed=3))
     assert mf.ssr <= model.ssr(lar.params[None], data)[0] * (1 + 1e-9)
+
+
+def test_feffit_with_delta_e0_groups_matches_the_model_free_fit(cds):
+    """ΔE0 groups (the per-reference default of the fit stage): larch gets one e0 parameter per
+    group, named as the model's, and lands on the model-free optimum of the same model."""
+    paths, data = cds
+    model = PathModel.build(paths, space=FitSpace(kind="q", kmin=2, kmax=14, rmin=1.2, rmax=4.6), nk=344,
+                            sigma2=[Param(0.0, False), Param(0.0, False)], de0_mode="group",
+                            de0_groups=["first", "second"])
+    assert model.names[-2:] == ("de0_first", "de0_second")
+    vp = fit(model, data, settings=DESettings(seed=1))
+    lar = feffit_route(model, data, start=vp.params)
+    assert lar.names == model.names
+    for name in model.names:
+        assert lar.value(name) == pytest.approx(vp.value(name), rel=0.01, abs=0.05)
+    assert lar.ssr == pytest.approx(vp.ssr, rel=1e-3)
+    assert abs(lar.value("de0_first") - lar.value("de0_second")) > 0.1  # two independent ΔE0
+
+
+def test_feff_route_model_has_the_model_free_delta_e0_grouping():
+    """paper.toml: the FEFF route builds its model with FEFF paths under the model's path names,
+    so both routes get one ΔE0 per reference spectrum and the same free parameters (Table 1's two
+    SSRs come from fits with the same number of parameters)."""
+    from xasmpi.config import load_job
+    from xasmpi.exafs.paths import Path, kgrid
+    from xasmpi.stages import fit as fit_stage
+    from xasmpi.testing import REPO
+
+    job = load_job(REPO / "jobs" / "examples" / "paper.toml")
+    k = kgrid()
+
+    def fake(name, source):
+        return Path(name=name, k=k, amp=np.ones_like(k), phase=np.zeros_like(k), r_ref=2.5, n_ref=4,
+                    sigma2_ref=0.004, source=source)
+
+    names = list(job.fit.paths)
+    emp = fit_stage.model_for(job, {n: fake(n, "empirical") for n in names})
+    ff = fit_stage.model_for(job, {n: fake(n, "feff") for n in names})
+    assert emp.names == ff.names
+    assert [n for n in emp.names if n.startswith("de0")] == ["de0_CdO_bulk", "de0_CdS_bulk"]
+    assert fit_stage.column_names(emp)[-2:] == ["CdO_bulk.de0", "CdS_bulk.de0"]
+    assert fit_stage.de0_group(job, "Cd-Cd") == "CdS_bulk"
