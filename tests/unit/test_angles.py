@@ -114,7 +114,9 @@ def test_ideal_zincblende_all_tetrahedral():
     bonded = (d < BOND_ZB + 0.1) & (d > 0) & (sym[:, None] != sym[None, :])
     k = bonded.sum(1)
     assert dist.angles.size == int((k * (k - 1) // 2).sum())
-    assert set(dist.kind.tolist()) == {"X-Cd-X", "Cd-X-Cd"}
+    assert set(dist.kind.tolist()) == {"S-Cd-S", "Cd-S-Cd"}
+    assert dist.kinds == ("Cd-S-Cd", "S-Cd-S")
+    assert dist.select(kind="X-Cd-X").size == dist.select(kind="S-Cd-S").size > 0
 
 
 def test_periodic_bulk_cell():
@@ -165,8 +167,9 @@ def test_bond_cutoffs_defaults_and_override():
     from ase.data import atomic_numbers, covalent_radii
 
     cut = bond_cutoffs(["Cd", "S", "O"], tol=0.2, cutoffs={("S", "Cd"): 3.1})
-    rc = covalent_radii[atomic_numbers["Cd"]] + covalent_radii[atomic_numbers["O"]]
-    assert cut[("Cd", "O")] == pytest.approx(1.2 * rc)
+    rc = covalent_radii[atomic_numbers["S"]] + covalent_radii[atomic_numbers["O"]]
+    assert cut[("O", "S")] == pytest.approx(1.2 * rc)  # covalent-radius rule for other pairs
+    assert cut[("Cd", "O")] == 2.65  # sees carboxylate-like Cd-O up to 2.6 Å (covalent rule: 2.52)
     assert cut[("Cd", "S")] == 3.1
     with pytest.raises(InputError):
         bond_cutoffs(["Cd"], cutoffs={("Cd", "Qq"): 3.0})
@@ -266,3 +269,19 @@ def test_cli_angles_bad_input(tmp_path, capsys):
     write(f, zb_sphere(5.0))
     code, _, err = run_cli(["angles", str(f), "--cutoff", "Cd-S3.0"], capsys)
     assert code == 2 and "--cutoff" in err
+
+
+def test_angle_kinds_and_carboxylate_like_cd_o():
+    """S-Cd-O / O-Cd-O / Cd-O-Cd kinds, and a 2.58 Å Cd-O bond counted (covalent rule misses it)."""
+    v = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / np.sqrt(3)
+    # Cd at the origin: two S at 2.52, two O at 2.58 Å; a second Cd sharing the first O
+    pos = [(0, 0, 0), 2.52 * v[0], 2.52 * v[1], 2.58 * v[2], 2.58 * v[3]]
+    cd2 = 2.58 * v[2] + 2.58 * np.array([0, 0, -1.0])
+    model = Atoms("CdS2O2Cd", positions=pos + [cd2])
+    dist = bond_angle_distribution(model)
+    counts = {k: int((dist.kind == k).sum()) for k in dist.kinds}
+    assert counts == {"S-Cd-S": 1, "S-Cd-O": 4, "O-Cd-O": 1, "Cd-O-Cd": 1}
+    assert dist.select(kind="S-Cd-S")[0] == pytest.approx(TETRAHEDRAL_ANGLE_DEG)
+    cos = np.dot(-v[2], [0, 0, -1.0])
+    assert dist.select(kind="Cd-O-Cd")[0] == pytest.approx(math.degrees(math.acos(cos)), abs=1e-6)
+    assert dist.surface.all()  # every centre is bonded to O (or is O)

@@ -21,9 +21,13 @@ Bond-angle distributions
 ------------------------
 :func:`bond_angle_distribution` lists, in an ASE ``Atoms`` model, all X–Cd–X angles
 (centred on the cation, X any bonded non-cation neighbour: S, O, …) and all Cd–X–Cd angles
-(centred on a bonded non-cation atom).  Bonds are pairs closer than an element-pair cutoff:
-``(1 + tol)·(r_cov,a + r_cov,b)`` from ASE covalent radii (Cordero et al., Dalton Trans.
-2008, 2832) unless set explicitly per pair.  Angles are classified as in the paper's Fig. 4:
+(centred on a bonded non-cation atom), each labelled with its **kind**: ``Cd-S-Cd`` (the angle
+EXAFS measures from R(Cd–S) and R(Cd–Cd)), ``Cd-O-Cd``, ``S-Cd-S``, ``O-Cd-O`` and the mixed
+``S-Cd-O``.  Bonds are pairs closer than an element-pair cutoff: :data:`DEFAULT_BOND_CUTOFFS` for
+Cd–S (3.0 Å) and Cd–O (2.65 Å: carboxylate-like Cd–O bonds reach ~2.6 Å, while the covalent-radius
+rule below gives 2.52 Å and misses them), ``(1 + tol)·(r_cov,a + r_cov,b)`` from ASE covalent
+radii (Cordero et al., Dalton Trans. 2008, 2832) for other pairs, unless set explicitly per pair.
+Angles are classified as in the paper's Fig. 4:
 
 * **core** — the centre atom is bonded only to Cd or S (no bond to a surface element);
 * **surface** — the centre atom is bonded to O (``surface_elements``).
@@ -54,6 +58,11 @@ __all__ = [
 
 #: Ideal tetrahedral bond angle, degrees: 2 asin(sqrt(2/3)) = acos(-1/3).
 TETRAHEDRAL_ANGLE_DEG: float = math.degrees(math.acos(-1.0 / 3.0))
+#: Default Cd–X bond cutoffs (Å): above the longest Cd–S bond of CdS polymorphs (2.71 Å, rock salt)
+#: and of carboxylate-like Cd–O (~2.6 Å), below non-bonded Cd–S (3.5 Å) and Cd–O (>= 3.2 Å) contacts.
+DEFAULT_BOND_CUTOFFS: dict = {("Cd", "O"): 2.65, ("Cd", "S"): 3.0}
+#: Order of end elements in kind labels (S before O)
+_KIND_ORDER = {"S": 0, "O": 1}
 
 
 # --------------------------------------------------------------------------------------
@@ -302,7 +311,8 @@ class AngleDistribution:
     ends : numpy.ndarray of int, shape (m, 2)
         Indices of the two end atoms.
     kind : numpy.ndarray of str, shape (m,)
-        ``"X-Cd-X"`` (centred on the cation) or ``"Cd-X-Cd"`` (centred on a partner).
+        ``"S-Cd-S"``, ``"S-Cd-O"``, ``"O-Cd-O"`` (centred on the cation) or ``"Cd-S-Cd"``,
+        ``"Cd-O-Cd"`` (centred on a partner).
     surface : numpy.ndarray of bool, shape (m,)
         True if the centre atom is bonded to a surface element (or is one), else core.
     symbols : tuple of str
@@ -340,13 +350,30 @@ class AngleDistribution:
         return self.angles[self.surface]
 
     def select(self, *, kind: str | None = None, surface: bool | None = None) -> np.ndarray:
-        """Angles filtered by ``kind`` ("X-Cd-X"/"Cd-X-Cd") and/or class, degrees."""
+        """Angles filtered by ``kind`` and/or class, degrees.
+
+        ``kind`` is one of :attr:`kinds`, or ``"X-Cd-X"`` (every cation-centred kind) or
+        ``"Cd-X-Cd"`` (every anion-centred kind).
+        """
         mask = np.ones(self.angles.shape, dtype=bool)
         if kind is not None:
-            mask &= self.kind == kind
+            centred_on_cation = np.array([k.split("-")[1] == self.cation for k in self.kind], dtype=bool)
+            if kind == f"X-{self.cation}-X":
+                mask &= centred_on_cation
+            elif kind == f"{self.cation}-X-{self.cation}":
+                mask &= ~centred_on_cation
+            else:
+                mask &= self.kind == kind
         if surface is not None:
             mask &= self.surface == bool(surface)
         return self.angles[mask]
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Angle kinds present, Cd-S-Cd first."""
+        order = ["Cd-S-Cd", "S-Cd-S", "S-Cd-O", "O-Cd-O", "Cd-O-Cd"]
+        present = set(self.kind.tolist())
+        return tuple([k for k in order if k in present] + sorted(present - set(order)))
 
 
 def _pair_key(a: str, b: str) -> tuple[str, str]:
@@ -372,7 +399,8 @@ def bond_cutoffs(
     Returns
     -------
     dict
-        ``{(el_a, el_b): cutoff_A}`` with ``el_a <= el_b``.
+        ``{(el_a, el_b): cutoff_A}`` with ``el_a <= el_b``; :data:`DEFAULT_BOND_CUTOFFS` replace
+        the covalent-radius value of their pairs unless ``cutoffs`` sets them.
 
     Raises
     ------
@@ -394,6 +422,9 @@ def bond_cutoffs(
             ra = covalent_radii[atomic_numbers[a]]
             rb = covalent_radii[atomic_numbers[b]]
             out[(a, b)] = (1.0 + tol) * (ra + rb)
+    for pair, value in DEFAULT_BOND_CUTOFFS.items():
+        if _pair_key(*pair) in out:
+            out[_pair_key(*pair)] = value
     for (a, b), value in dict(cutoffs or {}).items():
         value = float(value)
         if not math.isfinite(value) or value < 0:
@@ -488,7 +519,13 @@ def bond_angle_distribution(
         ang_l.append(np.degrees(np.arccos(cosang)))
         cen_l.append(np.full(a.size, c))
         end_l.append(np.stack([nb[a], nb[b]], axis=1))
-        kind_l.append(np.full(a.size, f"X-{cation}-X" if is_cat[c] else f"{cation}-X-{cation}"))
+        if is_cat[c]:
+            e1, e2 = sym[nb[a]], sym[nb[b]]
+            swap = np.array([_KIND_ORDER.get(x, 2) > _KIND_ORDER.get(y, 2) for x, y in zip(e1, e2)], dtype=bool)
+            first, second = np.where(swap, e2, e1), np.where(swap, e1, e2)
+            kind_l.append(np.array([f"{x}-{cation}-{y}" for x, y in zip(first, second)], dtype=object))
+        else:
+            kind_l.append(np.full(a.size, f"{cation}-{symbols[c]}-{cation}", dtype=object))
     if not ang_l:
         raise InputError(
             f"bond angles: no atom has two {cation}-X bonds within the cutoffs "
@@ -502,7 +539,7 @@ def bond_angle_distribution(
         angles=np.concatenate(ang_l),
         centre=centre,
         ends=np.concatenate(end_l),
-        kind=np.concatenate(kind_l),
+        kind=np.concatenate(kind_l).astype(str),
         surface=surface,
         symbols=symbols,
         cutoffs=tuple(sorted(cut.items())),

@@ -18,7 +18,7 @@ from xasmpi.errors import InputError
 def register(sub) -> None:
     p = sub.add_parser(
         "angles",
-        help="X-Cd-X and Cd-X-Cd bond-angle distributions (core vs surface) of a model",
+        help="bond-angle distributions by kind (Cd-S-Cd, S-Cd-S, S-Cd-O, O-Cd-O, Cd-O-Cd), core vs surface",
         description=(
             "All X-Cd-X and Cd-X-Cd bond angles of a structure model (any ASE-readable file), "
             "split into core (centre bonded only to Cd or S) and surface (centre bonded to O), "
@@ -139,8 +139,10 @@ def run(args) -> int:
             "classes": {k: s.to_dict(include_curves=args.curves) for k, s in summaries.items()},
             "by_kind": {
                 kind: {"n": int((dist.kind == kind).sum()),
-                       "mean": float(dist.angles[dist.kind == kind].mean())}
-                for kind in sorted(set(dist.kind.tolist()))
+                       "mean": float(dist.angles[dist.kind == kind].mean()),
+                       "n_core": int(dist.select(kind=kind, surface=False).size),
+                       "n_surface": int(dist.select(kind=kind, surface=True).size)}
+                for kind in dist.kinds
             },
             "bimodality": test.to_dict(),
         }
@@ -161,6 +163,8 @@ def run(args) -> int:
         m = ", ".join(f"{v:.1f}" for v in s.modes) or "-"
         print(f"{k:<8} {s.n:>6} {_fmt(s.mean):>8} {_fmt(s.sd):>6} {_fmt(s.median):>8} "
               f"{_fmt(s.minimum):>8} {_fmt(s.maximum):>8} {h:>6}  {m}")
+    print("by kind: " + ", ".join(
+        f"{k} n={int((dist.kind == k).sum())} mean {dist.angles[dist.kind == k].mean():.1f}" for k in dist.kinds))
     print(f"tetrahedral angle {TETRAHEDRAL_ANGLE_DEG:.2f} deg; mean deviation: all "
           f"{_fmt(summaries['all'].mean - TETRAHEDRAL_ANGLE_DEG, '+.2f')}, core "
           f"{_fmt(summaries['core'].mean - TETRAHEDRAL_ANGLE_DEG, '+.2f') if summaries['core'].n else '-'}, surface "

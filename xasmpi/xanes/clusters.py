@@ -49,6 +49,7 @@ from ase.data import atomic_numbers
 from ase.neighborlist import neighbor_list
 from scipy.spatial.transform import Rotation
 
+from xasmpi.analysis.angles import DEFAULT_BOND_CUTOFFS
 from xasmpi.errors import InputError
 
 LATTICES = ("zincblende", "wurtzite", "rocksalt", "betasn")
@@ -704,8 +705,8 @@ def symmetry_deviation(atoms: Atoms, operations: Sequence[np.ndarray] = C2V_OPER
 #: 2.2 Å; peroxide 1.5 Å), Cd-Cd below 2.9 (Cd metal 2.98 Å, CdO 3.32 Å), S-O below 1.9 (a
 #: sulfite/sulfate S-O bond, ~1.5 Å).
 FORBIDDEN_CONTACTS = {("S", "S"): 3.0, ("O", "O"): 2.0, ("Cd", "Cd"): 2.9, ("O", "S"): 1.9}
-#: Cd-X bond cutoffs (Å) for the coordination check (also those of the angle analysis)
-CHECK_BONDS = {("Cd", "S"): 3.0, ("Cd", "O"): 2.65}
+#: Cd-X bond cutoffs (Å) for the coordination check: those of the angle analysis
+CHECK_BONDS = DEFAULT_BOND_CUTOFFS
 
 
 @dataclass(frozen=True)
