@@ -83,7 +83,7 @@ def test_feff_route_model_has_the_model_free_delta_e0_grouping():
         return Path(name=name, k=k, amp=np.ones_like(k), phase=np.zeros_like(k), r_ref=2.5, n_ref=4,
                     sigma2_ref=0.004, source=source)
 
-    names = list(job.fit.paths)
+    names = [p.name for p in job.paths]
     emp = fit_stage.model_for(job, {n: fake(n, "empirical") for n in names})
     ff = fit_stage.model_for(job, {n: fake(n, "feff") for n in names})
     assert emp.names == ff.names
