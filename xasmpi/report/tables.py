@@ -706,6 +706,8 @@ def _group_items(obj, *, skip: Sequence[str] = (), columnar: bool = False) -> li
                 j = s
             _flatten(k, j, items)
         elif np.ndim(v) == 0:
+            if isinstance(v, (float, np.floating)) and not np.isfinite(v):
+                continue  # not measured (e.g. the sd of an angle from fixed input distances): no value, no ±
             items.append((k, _float(v) if _float(v) is not None else decode(v)))
         elif np.size(v) <= 8:
             items.append((k, ", ".join(fmt_cell(_float(x)) if _float(x) is not None else decode(x)
