@@ -112,13 +112,13 @@ def summarize(path: str | os.PathLike) -> dict:
         out["failed_tasks"] = failed
         for name in sample_names(f):
             g = f["exafs"][name]
-            if "replicates" not in g:
-                continue
-            rep = g["replicates"]
-            names = [_s(n) for n in rep.attrs["names"]]
-            status = rep["status"][:]
+            if "replicates" not in g and "fit" not in g:
+                continue  # a reference, or a sample not fitted yet
+            rep = g.get("replicates")  # absent with fit.replicates = 0: best fit and systematics only
+            names = [_s(n) for n in rep.attrs["names"]] if rep is not None else []
+            status = rep["status"][:] if rep is not None else np.zeros(0, dtype=np.int8)
             ok = status == 1
-            params = rep["params"][:][ok]
+            params = rep["params"][:][ok] if rep is not None else np.zeros((0, 0))
             paths: dict = {}
             fitted = [_s(p) for p in g["fit"].attrs.get("paths", [])] if "fit" in g else []
             for j, n in enumerate(names):
@@ -143,7 +143,7 @@ def summarize(path: str | os.PathLike) -> dict:
                     paths.setdefault(pth, {}).update(terms)
             s = {"paths": paths, "e0": e0, "replicates_done": int(ok.sum()),
                  "replicates_failed": int((status == -1).sum()),
-                 "replicates_total": int(status.size), "mode": _s(rep.attrs.get("mode", ""))}
+                 "replicates_total": int(status.size), "mode": _s(rep.attrs.get("mode", "")) if rep is not None else ""}
             if "fit" in g:
                 s["ssr_best"] = float(g["fit"].attrs["ssr_k2"])
                 s["rfactor_best"] = float(g["fit"].attrs["rfactor"])
