@@ -99,7 +99,8 @@ class ReductionSettings:
     ----------
     e0 : float or None
         Edge energy, eV; ``None``: larch ``find_e0`` (maximum of the smoothed derivative).
-        Use :func:`shared_e0` to give several spectra one E0.
+        Use :func:`shared_e0` (the mean of larch's ``find_e0`` over the spectra, not the
+        first spectrum's) to give several spectra one E0.
     rbkg : float
         autobk cut-off Rbkg, Å.
     bkg_kweight : float
