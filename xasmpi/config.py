@@ -258,7 +258,7 @@ class XanesSection:
     lcf_max_shift: float = _f(3.0, "eV", 0.0, 50.0, "extra energy shift allowed per LCF component")
     compare: Literal["physical", "free"] = _f("physical", doc="physical: fixed resolution + core hole, one calibrated shift, scale 1; free: fit shift, broadening, scale per candidate")
     resolution: float = _f(1.4e-4, None, 0.0, 0.1, "beamline energy resolution dE/E (Gaussian FWHM = resolution x edge energy)")
-    calibrate: Tuple[str, ...] = _f((), doc="(candidate, spectrum): the one energy shift is fitted on this bulk pair")
+    calibrate: Tuple[Tuple[str, ...], ...] = _f((), doc="[candidate, spectrum] bulk pairs: each spectrum's one energy shift (for all candidates) is fitted on its pair; spectra without a pair take the first pair's")
     epsii: bool = _f(True, doc="align absorbers on photon energy E - E_F + Epsii before averaging")
     radius_check: Optional[float] = _f(None, "Å", 1.0, 15.0, "second radius for a convergence check of the first absorber of each candidate")
 
@@ -723,9 +723,9 @@ def _cross_check(job: Job, ctx: _Ctx) -> None:
         for m in job.xanes.measured:
             if m not in names:
                 raise ctx.err("xanes.measured", f"'{m}' is not a spectrum name")
-        if job.xanes.calibrate and (len(job.xanes.calibrate) != 2 or job.xanes.calibrate[0] not in cnames
-                                    or job.xanes.calibrate[1] not in job.xanes.measured):
-            raise ctx.err("xanes.calibrate", "expected [candidate, measured spectrum] of this job")
+        for pair in job.xanes.calibrate:
+            if len(pair) != 2 or pair[0] not in cnames or pair[1] not in job.xanes.measured:
+                raise ctx.err("xanes.calibrate", f"{list(pair)}: expected [candidate, measured spectrum] pairs of this job")
     if job.relax is not None:
         known = [c.name for c in job.xanes.candidates] if job.xanes is not None else []
         for c in job.relax.candidates:

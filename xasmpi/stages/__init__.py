@@ -14,6 +14,7 @@ MODULES = {
     "fit": "xasmpi.stages.fit",
     "systematics": "xasmpi.stages.systematics",
     "feff": "xasmpi.stages.feff",
+    "relax": "xasmpi.stages.relax",
     "xanes": "xasmpi.stages.xanes",
     "analysis": "xasmpi.stages.analysis",
 }

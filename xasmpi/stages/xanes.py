@@ -4,6 +4,18 @@ Tasks are uneven (cost ∝ atoms within the radius, cubed), so they go through t
 queue, longest first.  Each task runs in its own working directory
 ``<output>.work/xanes/<candidate>/abs<index>`` and its spectrum is interpolated onto the
 job's fixed energy grid, so per-absorber results fit fixed-shape datasets.
+
+* With ``[relax]`` the candidates are the relaxed structures of the ``relax`` stage (read from its
+  journals); a candidate whose relaxation failed is left out, with a warning.
+* ``[xanes] epsii = true`` (default): each absorber's spectrum is put on the photon-energy scale
+  ``E - E_F + Epsii`` (FDMNES's initial-state energy of that absorber) before the weighted average,
+  so O-bonded and S-bonded Cd keep their chemical shift; ``/xanes/<c>/absorbers/epsii`` keeps it.
+* ``[xanes] compare = "physical"``: FDMNES convolves with the tabulated core-hole width
+  (:data:`xasmpi.xanes.compare.CORE_HOLE_FWHM`) unless ``gamma_hole`` is set.
+* ``[xanes] radius_check = R2``: the heaviest absorber of each candidate is also run at radius R2;
+  the R-factor between the two normalised spectra is stored as ``radius_convergence``.
+* ``[[xanes.candidates]] mode = "fdm"`` runs that candidate with the finite-difference method
+  (Green for screening, FDM for the best few).
 """
 from __future__ import annotations
 
@@ -23,19 +35,24 @@ STAGE_ID = 4
 log = logging.getLogger("xasmpi")
 
 
-def settings(job: Job):
-    """:class:`~xasmpi.xanes.fdmnes.FdmnesSettings` from ``[xanes]``."""
+def settings(job: Job, cand=None, *, radius: float | None = None):
+    """:class:`~xasmpi.xanes.fdmnes.FdmnesSettings` from ``[xanes]`` (and a candidate's ``mode``)."""
+    from xasmpi.xanes.compare import core_hole_fwhm
     from xasmpi.xanes.fdmnes import FdmnesSettings
 
     x = job.xanes
-    return FdmnesSettings(edge=x.edge, mode=x.mode, radius=x.radius, e_min=x.emin, e_max=x.emax,
-                          e_step=x.estep, scf=x.scf, convolution=x.convolution, gamma_hole=x.gamma_hole,
+    gamma = x.gamma_hole
+    if gamma is None and x.compare == "physical":
+        gamma = core_hole_fwhm(cand.absorber if cand is not None else "Cd", x.edge)
+    mode = cand.mode if cand is not None and cand.mode else x.mode
+    return FdmnesSettings(edge=x.edge, mode=mode, radius=radius or x.radius, e_min=x.emin, e_max=x.emax,
+                          e_step=x.estep, scf=x.scf, convolution=x.convolution, gamma_hole=gamma,
                           gaussian=x.gaussian, timeout=x.timeout)
 
 
 def candidate_atoms(cand):
     """ASE Atoms and a report dict of one ``[[xanes.candidates]]`` entry."""
-    from xasmpi.xanes.clusters import build_cluster, cluster_report, read_model
+    from xasmpi.xanes.clusters import build_cluster, build_inp_like, cluster_report, read_model
 
     if cand.file:
         atoms = read_model(cand.file)
@@ -47,6 +64,9 @@ def candidate_atoms(cand):
             rep = {}
         return atoms, rep
     b = cand.build
+    if b.model == "inp-like":
+        atoms, rep = build_inp_like(a=b.a or 5.818, terminate_with=b.terminate)
+        return atoms, {**rep.to_dict(), "model": "inp-like"}
     strain = None if not b.strain else (b.strain[0] if len(b.strain) == 1 else tuple(b.strain))
     if cand.crystal:  # the periodic crystal itself (FDMNES Crystal block)
         from xasmpi.xanes.clusters import bulk_crystal
@@ -64,31 +84,57 @@ def prepare(job: Job, cache: dict) -> StagePlan:
 
     if job.xanes is None or not job.xanes.candidates:
         raise ConfigError(f"{job.source}: stage 'xanes' needs [xanes] with [[xanes.candidates]]")
+    from xasmpi.stages.relax import relaxed_structures
+
     st = settings(job)
     binary, how = find_fdmnes(job.xanes.fdmnes)
     t = smoke_test(binary)
     log.info("FDMNES %s (from %s): smoke test ran in %.1f s", binary, how, t)
     grid = st.energy_grid()
+    relaxed = relaxed_structures(job)
     tasks, groups, extra = [], {}, {"candidates": {}}
     for cand in job.xanes.candidates:
         atoms, rep = candidate_atoms(cand)
-        sites = unique_absorbers(atoms, element=cand.absorber, radius=st.radius)
+        if cand.name in relaxed:
+            if relaxed[cand.name] is None:
+                log.warning("xanes candidate %s: its relaxation failed or has not run (see /tasks/relax); "
+                            "left out of the xanes stage", cand.name)
+                continue
+            atoms = relaxed[cand.name]
+            rep = {**rep, "relaxed": True}
+        cst = settings(job, cand)
+        sites = unique_absorbers(atoms, element=cand.absorber, radius=cst.radius)
         group = f"/xanes/{cand.name}/absorbers"
         groups[group] = len(sites)
         inputs = []
         for row, (idx, weight) in enumerate(sites):
-            text = write_input(atoms, idx, st, title=f"xasmpi {job.job.name}: {cand.name}, absorber {idx}")
+            text = write_input(atoms, idx, cst, title=f"xasmpi {job.job.name}: {cand.name}, absorber {idx}")
             inputs.append(text)
-            tasks.append(Task(index=len(tasks), group=group, row=row, cost=estimate_cost(atoms, idx, st.radius),
+            tasks.append(Task(index=len(tasks), group=group, row=row,
+                              cost=estimate_cost(atoms, idx, cst.radius) * (30.0 if cst.mode == "fdm" else 1.0),
                               payload={"candidate": cand.name, "absorber": int(idx), "input": text}))
-        extra["candidates"][cand.name] = {"atoms": atoms, "report": rep, "sites": sites, "inputs": inputs}
-        log.info("xanes candidate %s: %s, %d atoms, %d unique %s absorber(s)", cand.name,
-                 rep.get("formula", atoms.get_chemical_formula()), len(atoms), len(sites), cand.absorber)
+        if job.xanes.radius_check:
+            heavy = max(range(len(sites)), key=lambda k: sites[k][1])
+            rst = settings(job, cand, radius=job.xanes.radius_check)
+            idx = sites[heavy][0]
+            text = write_input(atoms, idx, rst, title=f"xasmpi {job.job.name}: {cand.name}, absorber {idx}, "
+                                                      f"radius check {rst.radius} Å")
+            groups[f"/xanes/{cand.name}/radius_check"] = 1
+            tasks.append(Task(index=len(tasks), group=f"/xanes/{cand.name}/radius_check", row=0,
+                              cost=estimate_cost(atoms, idx, rst.radius) * (30.0 if rst.mode == "fdm" else 1.0),
+                              payload={"candidate": cand.name, "absorber": int(idx), "input": text,
+                                       "what": "radius_check"}))
+        extra["candidates"][cand.name] = {"atoms": atoms, "report": rep, "sites": sites, "inputs": inputs,
+                                          "settings": cst}
+        log.info("xanes candidate %s: %s, %d atoms, %d unique %s absorber(s), %s", cand.name,
+                 rep.get("formula", atoms.get_chemical_formula()), len(atoms), len(sites), cand.absorber, cst.mode)
     work = Path(str(job.job.output) + ".work") / "xanes"
     ctx = {"binary": str(binary), "timeout": st.timeout, "grid": grid, "work": str(work)}
-    return StagePlan(stage="xanes", tasks=tasks, fields={"mu": Field((grid.size,), "f8", {"units": "1"})},
+    fields = {"mu": Field((grid.size,), "f8", {"units": "1"}),
+              "epsii": Field((), "f8", {"units": "eV", "what": "FDMNES Epsii (initial-state energy) of the run"})}
+    return StagePlan(stage="xanes", tasks=tasks, fields=fields,
                      groups=groups, run_batch=run_batch, context=ctx, schedule="dynamic", batch=1,
-                     owned=tuple(f"/xanes/{c.name}" for c in job.xanes.candidates), extra=extra)
+                     owned=tuple(f"/xanes/{c}" for c in extra["candidates"]), extra=extra)
 
 
 def run_batch(tasks: list[Task], ctx: dict) -> list[TaskResult]:
@@ -97,27 +143,67 @@ def run_batch(tasks: list[Task], ctx: dict) -> list[TaskResult]:
     out = []
     for t in tasks:
         t0 = time.monotonic()
-        wd = Path(ctx["work"]) / t.payload["candidate"] / f"abs{t.payload['absorber']}"
+        wd = Path(ctx["work"]) / t.payload["candidate"] / (
+            f"abs{t.payload['absorber']}" + ("_radius" if t.payload.get("what") else ""))
         try:
             if wd.exists():
                 shutil.rmtree(wd)  # a previous attempt was interrupted or failed
             res = run_fdmnes(t.payload["input"], wd, binary=ctx["binary"], timeout=ctx["timeout"])
-            out.append(TaskResult(t.index, OK, {"mu": res.on_grid(ctx["grid"])}, "", time.monotonic() - t0))
+            out.append(TaskResult(t.index, OK, {"mu": res.on_grid(ctx["grid"]), "epsii": np.float64(res.epsii)},
+                                  "", time.monotonic() - t0))
         except Exception as exc:  # recorded as failed (with FDMNES's stderr tail); the campaign goes on
             out.append(failed(t.index, f"{t.payload['candidate']} absorber {t.payload['absorber']}: {exc}",
                               time.monotonic() - t0))
     return out
 
 
+def epsii_average(grid: np.ndarray, mu: np.ndarray, weights: np.ndarray, epsii: np.ndarray | None):
+    """Weighted average of absorber spectra, on the photon-energy scale when ``epsii`` is given.
+
+    Parameters
+    ----------
+    grid : (n_E,) ndarray
+        Energies of every row of ``mu`` (eV, relative to the Fermi level of its calculation).
+    mu : (n_abs, n_E) ndarray
+        Absorber spectra.
+    weights : (n_abs,) ndarray
+        Symmetry weights (0 for absorbers that failed).
+    epsii : (n_abs,) ndarray or None
+        FDMNES Epsii of each absorber (eV).  Absorber i's photon energies are ``grid + epsii[i]``.
+
+    Returns
+    -------
+    (energy, average)
+        ``energy = grid + Epsii_ref`` (``Epsii_ref`` = weighted mean Epsii) with each spectrum
+        interpolated there (constant beyond its computed range), or ``(grid, plain average)``.
+    """
+    w = np.asarray(weights, float)
+    if w.sum() <= 0:
+        return grid, np.full(grid.size, np.nan)
+    mu = np.nan_to_num(np.asarray(mu, float))
+    if epsii is None:
+        return grid, (w[:, None] * mu).sum(0) / w.sum()
+    eps = np.asarray(epsii, float)
+    ok = w > 0
+    ref = float(np.sum(w[ok] * eps[ok]) / w[ok].sum())
+    energy = grid + ref
+    rows = np.array([np.interp(energy - eps[i], grid, mu[i]) if ok[i] else np.zeros(grid.size)
+                     for i in range(len(w))])
+    return energy, (w[:, None] * rows).sum(0) / w.sum()
+
+
 def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
     import h5py
 
+    from xasmpi.xanes.compare import normalize
+
     grid = plan.context["grid"]
     str_t = h5py.string_dtype()
+    use_epsii = job.xanes.epsii
     for name, info in plan.extra["candidates"].items():
         g = f[f"/xanes/{name}"]
         a = g["absorbers"]
-        for key in ("index", "weight", "input_text"):
+        for key in ("index", "weight", "input_text", "shift"):
             if key in a:
                 del a[key]
         for key in ("energy", "mu", "structure"):
@@ -129,11 +215,17 @@ def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
         a.create_dataset("input_text", data=np.array(info["inputs"], dtype=object), dtype=str_t)
         status = a["status"][:]
         mu = a["mu"][:]
+        eps = a["epsii"][:]
         w = np.array([s[1] for s in sites]) * (status == OK)
-        e = g.create_dataset("energy", data=grid)
+        energy, avg = epsii_average(grid, mu, w, eps if use_epsii else None)
+        if use_epsii and w.sum() > 0:
+            _ds = a.create_dataset("shift", data=np.where(status == OK, eps - (energy[0] - grid[0]), np.nan))
+            _ds.attrs["units"] = "eV"
+            _ds.attrs["what"] = "Epsii of the absorber minus the candidate's reference Epsii (chemical shift)"
+        e = g.create_dataset("energy", data=energy)
         e.attrs["units"] = "eV"
-        e.attrs["reference"] = "relative to the Fermi level of the calculation (FDMNES)"
-        avg = (w[:, None] * np.nan_to_num(mu)).sum(0) / w.sum() if w.sum() > 0 else np.full(grid.size, np.nan)
+        e.attrs["reference"] = ("photon energy: E - E_F + Epsii of each absorber (FDMNES), absorbers aligned"
+                                if use_epsii else "relative to the Fermi level of the calculation (FDMNES)")
         m = g.create_dataset("mu", data=avg)
         m.attrs["units"] = "1"
         m.attrs["weights"] = "symmetry weights of the unique absorbers that succeeded"
@@ -147,9 +239,25 @@ def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
         g.attrs["formula"] = str(info["report"].get("formula", atoms.get_chemical_formula()))
         g.attrs["n_atoms"] = len(atoms)
         g.attrs["report"] = json.dumps(info["report"], default=str)
-        g.attrs["settings"] = json.dumps(settings(job).to_dict())
+        g.attrs["settings"] = json.dumps(info["settings"].to_dict())
         g.attrs["absorbers_ok"] = int((status == OK).sum())
         g.attrs["complete"] = bool((status == OK).all())
+        rc = g.get("radius_check")
+        if rc is not None and rc["status"][0] == OK and (status == OK).any():
+            heavy = int(np.argmax([s_[1] for s_ in sites]))
+            try:
+                n1 = normalize(grid, mu[heavy], name=f"{name} radius {info['settings'].radius}")
+                n2 = normalize(grid, rc["mu"][0], name=f"{name} radius check")
+                r = float(np.sum((n1.norm - n2.norm) ** 2) / np.sum(n1.norm ** 2))
+            except XasmpiError as exc:
+                r = float("nan")
+                log.warning("xanes %s: radius check not evaluated (%s)", name, exc)
+            rc.attrs["radius"] = job.xanes.radius_check
+            rc.attrs["absorber"] = int(sites[heavy][0])
+            g.attrs["radius_convergence"] = r
+            log.info("xanes %s: radius convergence, absorber %d, %.1f vs %.1f Å: R = %.5f%s", name,
+                     sites[heavy][0], info["settings"].radius, job.xanes.radius_check, r,
+                     " (not converged: > 0.002)" if r > 0.002 else "")
     from xasmpi.stages import xanes_compare
 
     xanes_compare.compare(job, f)

@@ -1,9 +1,13 @@
 """Comparison of simulated candidates with measured XANES (rank 0, after the FDMNES tasks).
 
 Measured and simulated spectra are normalised the same way (:func:`xasmpi.xanes.compare.normalize`);
-each candidate is aligned to each measured spectrum (shift, extra Gaussian/Lorentzian
-broadening, amplitude scale; bounded) and ranked by R-factor over ``[xanes] window``;
-``[xanes] lcf`` combinations are fitted as non-negative weighted sums (weights sum to 1).
+with ``[xanes] compare = "physical"`` (default) every candidate is broadened by the fixed beamline
+resolution (on top of FDMNES's tabulated core-hole width), kept at scale 1 and shifted by the one
+shift calibrated on ``[xanes] calibrate`` (bulk candidate, bulk spectrum); with ``"free"`` each
+candidate is aligned on its own (shift, extra Gaussian/Lorentzian broadening, scale; bounded).
+Candidates are ranked by R-factor over ``[xanes] window``; ``[xanes] lcf`` combinations are fitted
+as non-negative weighted sums (weights sum to 1) of components on one energy scale, with one
+joint extra shift (``lcf_max_shift``).
 """
 from __future__ import annotations
 
@@ -23,7 +27,8 @@ def compare(job: Job, f) -> None:
     import h5py
 
     from xasmpi.stages.reduce import read_spec
-    from xasmpi.xanes.compare import AlignSettings, aligned_on, lcf, normalize, rank_candidates
+    from xasmpi.xanes.compare import (AlignSettings, RankRow, align_fixed, aligned_on, calibrate_shift, lcf,
+                                      normalize, rank_candidates)
 
     x = job.xanes
     if "/xanes/measured" in f:
@@ -44,13 +49,53 @@ def compare(job: Job, f) -> None:
     mg = f.require_group("/xanes/measured")
     cg = f.require_group("/xanes/comparison")
     cg.attrs["window"] = list(x.window)
-    cg.attrs["method"] = ("normalised alike (larch pre_edge); edge = max of the first derivative; candidates "
-                          "aligned by shift + extra Gaussian/Lorentzian broadening + scale, ranked by R-factor")
+    cg.attrs["mode"] = x.compare
+    measured = {}
+    for name in x.measured:
+        s = read_spec(job.spectrum(name))
+        measured[name] = normalize(s.energy, s.mu, name=name)
+    physical = x.compare == "physical"
+    shifts: dict = {}
+    if physical:
+        gauss = {n: x.resolution * m.e0 for n, m in measured.items()}
+        cg.attrs["resolution"] = x.resolution
+        pairs = [(c, sp) for c, sp in x.calibrate if c in sims]
+        for c, sp in x.calibrate:
+            if c not in sims:
+                log.warning("xanes: calibration candidate %s is not available", c)
+        for cand, spec in pairs:
+            shifts[spec] = calibrate_shift(sims[cand], measured[spec], gauss_fwhm=gauss[spec], window=tuple(x.window))
+            log.info("xanes %s: one energy shift %+.2f eV for all candidates, calibrated on %s", spec,
+                     shifts[spec], cand)
+        for spec in measured:
+            if spec not in shifts and pairs:
+                shifts[spec] = shifts[pairs[0][1]]
+                log.info("xanes %s: takes the shift of %s (%+.2f eV)", spec, pairs[0][1], shifts[spec])
+        cg.attrs["shifts"] = json.dumps(shifts)
+        cg.attrs["calibrated_on"] = json.dumps(pairs)
+        cg.attrs["method"] = ("normalised alike (larch pre_edge); edge = max of the first derivative; FDMNES "
+                              "convolution with the tabulated core-hole width + Gaussian resolution "
+                              f"{x.resolution:g} x E_edge; scale 1; "
+                              + ("one shift per measured spectrum for all candidates, calibrated on a bulk pair"
+                                 if pairs else "shift fitted per candidate (no calibration pair)"))
+    else:
+        cg.attrs["method"] = ("normalised alike (larch pre_edge); edge = max of the first derivative; candidates "
+                              "aligned by shift + extra Gaussian/Lorentzian broadening + scale, ranked by R-factor")
+
+    def rank(meas, name):
+        if not physical:
+            return rank_candidates(meas, sims, settings=settings)
+        rows = []
+        for c, sim in sims.items():
+            sh = shifts[name] if name in shifts else calibrate_shift(sim, meas, gauss_fwhm=gauss[name],
+                                                                     window=tuple(x.window))
+            rows.append(RankRow(c, align_fixed(sim, meas, shift=sh, gauss_fwhm=gauss[name], window=tuple(x.window))))
+        return sorted(rows, key=lambda r: r.alignment.r_factor)
+
     ranking = {}
     str_t = h5py.string_dtype()
     for name in x.measured:
-        s = read_spec(job.spectrum(name))
-        meas = normalize(s.energy, s.mu, name=name)
+        meas = measured[name]
         g = mg.create_group(name)
         _ds(g, "energy", meas.energy, "eV")
         _ds(g, "norm", meas.norm, "1")
@@ -59,7 +104,7 @@ def compare(job: Job, f) -> None:
         g.attrs["edge_step"] = meas.edge_step
         if not sims:
             continue
-        rows = rank_candidates(meas, sims, settings=settings)
+        rows = rank(meas, name)
         t = cg.create_group(name)
         t.create_dataset("candidate", data=np.array([r.name for r in rows], dtype=object), dtype=str_t)
         for key in ("shift", "gauss_fwhm", "lorentz_fwhm", "scale", "r_factor"):
@@ -80,7 +125,7 @@ def compare(job: Job, f) -> None:
                 continue
             e = al[combo[0]].energy
             comps = {c: (e, aligned_on(sims[c], al[c], e)) for c in combo}
-            res = lcf(e, al[combo[0]].data, comps, sum_to_one=True, max_shift=x.lcf_max_shift)
+            res = lcf(e, al[combo[0]].data, comps, sum_to_one=True, max_shift=x.lcf_max_shift, joint=True)
             lg = cg.require_group(f"lcf/{name}").create_group("+".join(combo))
             lg.create_dataset("names", data=np.array(res.names, dtype=object), dtype=str_t)
             _ds(lg, "weights", res.weights, "1")

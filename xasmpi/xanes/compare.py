@@ -24,7 +24,18 @@ broader than FDMNES's default convolution.  Bounds (:class:`AlignSettings`): ``s
 eV, ``scale`` in ``[1 - scale_range, 1 + scale_range]``.  The fit minimises the residual
 over ``e0 + window`` of the measured spectrum and reports the XANES R-factor
 ``R = Σ (y - m)² / Σ y²``.  Parameters that end at a bound are listed in
-:attr:`Alignment.at_bounds`.
+:attr:`Alignment.at_bounds`.  This *free* alignment (three or four parameters per candidate)
+blunts the discrimination between candidates; it is kept as an explicit option.
+
+Physical broadening (the default of the ``xanes`` stage)
+--------------------------------------------------------
+FDMNES convolves the cross-section with the tabulated core-hole width
+(:data:`CORE_HOLE_FWHM`, Lorentzian, plus its energy-dependent final-state width); the comparison
+adds only the known beamline resolution as a Gaussian of FWHM ``resolution × E_edge`` (the paper's
+ΔE/E = 1.4 × 10⁻⁴ gives 3.7 eV at the Cd K edge, 0.50 eV at L3), keeps ``scale = 1`` after
+normalisation and uses **one** energy shift for every candidate, fitted once on a bulk reference
+pair (:func:`calibrate_shift`, e.g. zinc-blende CdS against the measured bulk CdS).  Nothing is
+fitted per candidate, so the R-factors rank structures, not fitting freedom (:func:`align_fixed`).
 """
 from __future__ import annotations
 
@@ -36,6 +47,25 @@ from scipy.optimize import least_squares, nnls
 from scipy.special import voigt_profile
 
 from xasmpi.errors import InputError
+
+#: Core-hole (natural) level widths, eV FWHM: Krause & Oliver, J. Phys. Chem. Ref. Data 8, 329
+#: (1979), K and L3 levels of Cd (other edges/elements: set ``[xanes] gamma_hole``).
+CORE_HOLE_FWHM = {("Cd", "K"): 7.28, ("Cd", "L3"): 2.62}
+
+
+def core_hole_fwhm(element: str, edge: str) -> float:
+    """Tabulated core-hole width (eV FWHM) of ``element``'s ``edge`` (:data:`CORE_HOLE_FWHM`).
+
+    Raises
+    ------
+    InputError
+        Not tabulated: set ``[xanes] gamma_hole`` explicitly.
+    """
+    try:
+        return CORE_HOLE_FWHM[(element, edge)]
+    except KeyError:
+        raise InputError(f"core-hole width of {element} {edge} is not tabulated "
+                         f"({', '.join(f'{e} {k}' for e, k in CORE_HOLE_FWHM)}); set [xanes] gamma_hole") from None
 
 
 @dataclass(frozen=True)
@@ -356,6 +386,65 @@ def align(simulated: Normalized, measured: Normalized, *,
                      energy=e, data=y, model=m, at_bounds=at)
 
 
+def _shifted(simulated: Normalized, gauss_fwhm: float, lorentz_fwhm: float):
+    b = broaden(simulated.energy, simulated.norm, gauss_fwhm=gauss_fwhm, lorentz_fwhm=lorentz_fwhm)
+    return lambda e, shift: np.interp(e - shift, simulated.energy, b)
+
+
+def calibrate_shift(simulated: Normalized, measured: Normalized, *, gauss_fwhm: float,
+                    lorentz_fwhm: float = 0.0, window: Sequence[float] = (-20.0, 100.0),
+                    shift_range: float = 15.0, step: float = 0.1) -> float:
+    """The energy shift (eV) that best aligns a bulk reference simulation with its measurement.
+
+    Broadening and scale (1) are fixed; the shift is scanned on a ``step`` grid within
+    ``±shift_range`` of the derivative-edge alignment and refined (bounded scalar minimisation).
+
+    Returns
+    -------
+    float
+        ``shift``: simulated energy + shift = measured energy.
+    """
+    from scipy.optimize import minimize_scalar
+
+    s0 = measured.e0 - simulated.e0
+    mask = _window(measured, window)
+    mask &= (measured.energy >= simulated.energy[0] + s0) & (measured.energy <= simulated.energy[-1] + s0)
+    e, y = measured.energy[mask], measured.norm[mask]
+    model = _shifted(simulated, gauss_fwhm, lorentz_fwhm)
+    grid = np.arange(s0 - shift_range, s0 + shift_range + step / 2, step)
+    ssr = np.array([np.sum((model(e, g) - y) ** 2) for g in grid])
+    k = int(np.argmin(ssr))
+    lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, grid.size - 1)]
+    best = minimize_scalar(lambda g: np.sum((model(e, g) - y) ** 2), bounds=(lo, hi), method="bounded",
+                           options={"xatol": 1e-3})
+    return float(best.x)
+
+
+def align_fixed(simulated: Normalized, measured: Normalized, *, shift: float, gauss_fwhm: float,
+                lorentz_fwhm: float = 0.0, window: Sequence[float] = (-20.0, 100.0)) -> Alignment:
+    """Compare with everything fixed: the given shift and broadening, scale 1 (nothing fitted).
+
+    The R-factor is taken over the measured points of ``e0 + window`` that the shifted simulation
+    covers (at least 80 % of the window).
+
+    Raises
+    ------
+    InputError
+        If the shifted simulation does not cover the window.
+    """
+    mask = _window(measured, window)
+    n_window = int(mask.sum())
+    mask &= (measured.energy >= simulated.energy[0] + shift) & (measured.energy <= simulated.energy[-1] + shift)
+    if mask.sum() < 0.8 * n_window:
+        raise InputError(f"simulated range {simulated.energy[0]:g}..{simulated.energy[-1]:g} eV, shifted by "
+                         f"{shift:+.2f} eV, covers less than 80 % of the window e0{window[0]:+g}..e0{window[1]:+g} eV")
+    e, y = measured.energy[mask], measured.norm[mask]
+    m = _shifted(simulated, gauss_fwhm, lorentz_fwhm)(e, shift)
+    return Alignment(shift=float(shift), gauss_fwhm=float(gauss_fwhm), lorentz_fwhm=float(lorentz_fwhm),
+                     scale=1.0, r_factor=float(np.sum((y - m) ** 2) / np.sum(y ** 2)), energy=e, data=y,
+                     model=m, at_bounds=())
+
+
 def aligned_on(simulated: Normalized, alignment: Alignment, energy: np.ndarray) -> np.ndarray:
     """The aligned, broadened, scaled simulated spectrum evaluated on ``energy`` (eV, absolute).
 
@@ -425,7 +514,8 @@ def _lcf_linear(a: np.ndarray, y: np.ndarray, sum_to_one: bool) -> tuple[np.ndar
 
 
 def lcf(energy: np.ndarray, data: np.ndarray, components: Mapping[str, tuple], *,
-        sum_to_one: bool = False, max_shift: float = 0.0, shift_step: float = 0.25) -> LcfResult:
+        sum_to_one: bool = False, max_shift: float = 0.0, shift_step: float = 0.25,
+        joint: bool = False) -> LcfResult:
     """Fit ``data`` as a non-negative weighted sum of ``components``.
 
     Parameters
@@ -446,6 +536,9 @@ def lcf(energy: np.ndarray, data: np.ndarray, components: Mapping[str, tuple], *
         (non-negative least squares) at each trial.
     shift_step : float
         Grid step of the shift scan (eV).
+    joint : bool
+        One shift shared by all components (they are on one energy scale already: aligned
+        jointly, not each to the data on its own, which biases the weights).
 
     Returns
     -------
@@ -482,7 +575,15 @@ def lcf(energy: np.ndarray, data: np.ndarray, components: Mapping[str, tuple], *
         return _lcf_linear(matrix(shifts), y, sum_to_one)[1]
 
     shifts = np.zeros(k)
-    if max_shift > 0:
+    if max_shift > 0 and joint:
+        from scipy.optimize import minimize_scalar
+
+        grid = np.arange(-max_shift, max_shift + shift_step / 2, shift_step)
+        g0 = grid[int(np.argmin([ssr(np.full(k, g)) for g in grid]))]
+        best = minimize_scalar(lambda g: ssr(np.full(k, g)), method="bounded",
+                               bounds=(max(g0 - shift_step, -max_shift), min(g0 + shift_step, max_shift)))
+        shifts = np.full(k, float(best.x))
+    elif max_shift > 0:
         grid = np.arange(-max_shift, max_shift + shift_step / 2, shift_step)
         for _ in range(3):  # coordinate sweeps
             for j in range(k):
@@ -494,7 +595,7 @@ def lcf(energy: np.ndarray, data: np.ndarray, components: Mapping[str, tuple], *
     w, _ = _lcf_linear(a, y, sum_to_one)
     free = w > 1e-10
     resid = y - a @ w
-    n_free = int(np.count_nonzero(free)) - (1 if sum_to_one else 0)
+    n_free = int(np.count_nonzero(free)) - (1 if sum_to_one else 0) + (1 if joint and max_shift > 0 else 0)
     redchi = float(resid @ resid / max(y.size - n_free, 1))
     errors = np.zeros(k)
     af = a[:, free]
