@@ -97,9 +97,10 @@ def variations(job: Job, base_e0: dict[str, float]) -> list[Variation]:
                 if not 0 <= new or (key == "rmin" and new >= f.rmax) or (key == "rmax" and new <= f.rmin):
                     continue
                 pch = {}
-                for p in emp:
+                for p in emp:  # edges on the fit window's edge move with it; none is left outside
                     for pk in ("rmin", "rmax"):
-                        if abs(getattr(p, pk) - edge) < _TOL:
+                        val = getattr(p, pk)
+                        if abs(val - edge) < _TOL or (key == "rmin" and val < new) or (key == "rmax" and val > new):
                             pch.setdefault(p.name, {})[pk] = new
                 out.append(Variation(f"fit {key} {sign * d:+g} Å", f"fit {key}",
                                      {"fit": {key: new}, "paths": pch}))
@@ -110,6 +111,8 @@ def variations(job: Job, base_e0: dict[str, float]) -> list[Variation]:
                 if abs(x - f.rmin) < _TOL or abs(x - f.rmax) < _TOL:
                     continue
                 for sign in (+1, -1):
+                    if not f.rmin < x + sign * d < f.rmax:
+                        continue
                     pch = {}
                     for p in mine:
                         for pk in ("rmin", "rmax"):
