@@ -262,9 +262,16 @@ def extract_paths(data, shells, *, dr: float = 0.0, rwindow: str = "hanning", km
 def extract_path(data, *, name: str, n: float, r: float, sigma2: float, rmin: float, rmax: float,
                  dr: float = 0.2, rwindow: str = "hanning", kmin: float | None = None,
                  kmax: float | None = None, dk: float | None = None, window: str | None = None,
-                 kweight: float | None = None, reference: str | None = None, iterations: int = 200,
+                 kweight: float | None = None, reference: str | None = None, iterations: int = 0,
                  lam: np.ndarray | None = None, preal: np.ndarray | None = None) -> Path:
-    """One empirical path: :func:`extract_paths` with a single :class:`Shell` (see there)."""
+    """One empirical path by plain Fourier filtering: :func:`extract_paths` with a single
+    :class:`Shell` and, by default, no refinement.
+
+    Refining one shell alone (``iterations > 0``) makes its own window self-consistent but
+    leaves its content outside the window free, so separately refined paths that tile a fit
+    window double-count each other's tails: extract the shells of one reference together with
+    :func:`extract_paths` instead (what the reduce stage does).
+    """
     return extract_paths(data, [Shell(name, n, r, sigma2, rmin, rmax, lam, preal)], dr=dr, rwindow=rwindow,
                          kmin=kmin, kmax=kmax, dk=dk, window=window, kweight=kweight, reference=reference,
                          iterations=iterations)[0]
