@@ -54,16 +54,24 @@ if ! vpy -c 'import h5py, sys; sys.exit(0 if h5py.get_config().mpi else 1)' 2>/d
   vpy -c 'import h5py; assert h5py.get_config().mpi, "h5py built without MPI"'
 fi
 
-# 5. xasmpi itself (editable) and its Python dependencies -----------------------------------------
+# 5. torch, CPU build, pinned before anything can ask for it (the relax extra: CHGNet) -------------
+#    (a plain 'torch' requirement may pull a CUDA build of several GB; override with XASMPI_TORCH)
+if ! vpy -c 'import torch' 2>/dev/null; then
+  log "installing ${XASMPI_TORCH:-torch==2.13.0} (CPU build) for the relax stage"
+  pip_ "${XASMPI_TORCH:-torch==2.13.0}"
+fi
+
+# 6. xasmpi itself (editable) and its Python dependencies (with the relax extra: CHGNet) ---------
 stamp="$VENV/.xasmpi-installed"
 if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || \
+   ! vpy -c 'import chgnet' 2>/dev/null || \
    { [ "$extras" = "--test" ] && ! vpy -c 'import pytest' 2>/dev/null; }; then
   log "installing xasmpi and dependencies"
-  if [ "$extras" = "--test" ]; then pip_ -e ".[test]"; else pip_ -e .; fi
+  if [ "$extras" = "--test" ]; then pip_ -e ".[test,relax]"; else pip_ -e ".[relax]"; fi
   touch "$stamp"
 fi
 
-# 6. FDMNES: the static Linux binary from the pyfitit 3.1.7 wheel (only that one file) -----------
+# 7. FDMNES: the static Linux binary from the pyfitit 3.1.7 wheel (only that one file) -----------
 FDM="$VENV/opt/fdmnes/fdmnes_linux64"
 if [ ! -x "$FDM" ]; then
   log "fetching FDMNES binary from the pyfitit==3.1.7 wheel"
