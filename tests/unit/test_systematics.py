@@ -166,3 +166,26 @@ def test_refit_is_deterministic_and_table1_shows_every_term(campaign):
     assert row["n_s02_total"] == pytest.approx(d["N_total_sd"]) and row["mode"] == "noise"
     assert row["de0_group"] == "CdS_ref"
     assert "total" in t.to_markdown()
+
+
+def test_angle_systematic_from_refit_distance_pairs(tmp_path):
+    """The bond angle's systematic term: the angle of each refit's (R1, R2) against the best fit's,
+    largest shift per setting, in quadrature (the same rule as every parameter)."""
+    from xasmpi.analysis.angles import angle_from_shells
+    from xasmpi.store.results import angle_systematic
+
+    ang = lambda r1, r2: angle_from_shells(r1, r2).angle  # noqa: E731
+    names = ["Cd-S.n", "Cd-S.r", "Cd-Cd.r"]
+    best = [2.6, 2.4881, 3.9769]
+    refits = np.array([[2.7, 2.50, 3.99], [2.5, 2.48, 3.97], [2.6, 2.49, 3.95], [0, 0, 0]])
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        g = f.create_group("exafs/S")
+        g.create_group("fit")["params"] = best
+        sg = g.create_group("systematics")
+        sg["params"], sg["status"] = refits, np.array([1, 1, 1, -1], dtype=np.int8)
+        sg.attrs["names"], sg.attrs["settings"] = names, ["E0", "E0", "kmax", "kw"]
+        got = angle_systematic(g, "Cd-S.r", "Cd-Cd.r")
+        assert np.isnan(angle_systematic(g, "Cd-S.r", "Cd-O.r"))
+    b = ang(2.4881, 3.9769)
+    e0 = max(abs(ang(2.50, 3.99) - b), abs(ang(2.48, 3.97) - b))
+    assert got == pytest.approx(np.hypot(e0, ang(2.49, 3.95) - b))

@@ -22,7 +22,8 @@ def register(sub) -> None:
             "Bond angle theta = 2*asin(R2/(2*R1)) (e.g. Cd-S-Cd from R(Cd-S) and R(Cd-Cd)). "
             "With --r1/--r2 the uncertainty is propagated analytically (first order, independent "
             "errors in quadrature); with --from RESULTS.h5 theta is computed for every replicate "
-            "(R1, R2) pair, keeping their correlation."
+            "(R1, R2) pair, keeping their correlation, and the systematic term comes from the "
+            "systematic refits' (R1, R2) pairs."
         ),
     )
     p.add_argument("--r1", type=float, default=None, help="first-shell distance R1, Å")
@@ -74,6 +75,11 @@ def run(args) -> int:
         raise
     r1, r2 = cols[c1], cols[c2]
     res = angle_from_replicates(r1, r2)
+    from xasmpi.store.results import angle_systematic, open_results
+
+    with open_results(args.results) as f:
+        sys = angle_systematic(f[f"exafs/{sample}"], c1, c2)
+    total = float(np.hypot(res.sd, sys)) if np.isfinite(sys) else float(res.sd)
     ok = np.isfinite(r1) & np.isfinite(r2)
     analytic = angle_from_shells(
         float(np.mean(r1[ok])), float(np.mean(r2[ok])),
@@ -83,6 +89,7 @@ def run(args) -> int:
         d = res.to_dict()
         d.update({"file": args.results, "sample": sample, "r1_param": c1, "r2_param": c2,
                   "n_replicates_total": n_total,
+                  "sys_deg": float(sys) if np.isfinite(sys) else None, "total_sd_deg": total,
                   "analytic_from_replicate_mean_sd": analytic.to_dict()})
         print(json.dumps(d, indent=2))
         return 0
@@ -90,6 +97,10 @@ def run(args) -> int:
           f" sample {sample}: {res.n}/{n_total} replicate pairs"
           + (f" ({res.n_invalid} invalid pairs dropped)" if res.n_invalid else ""))
     print(f"theta = {res.mean:.2f} ± {res.sd:.2f} deg (mean ± sd), median {res.median:.2f} deg")
+    if np.isfinite(sys):
+        print(f"systematic {sys:.2f} deg (refits of the systematics stage), total {total:.2f} deg")
+    else:
+        print("no systematic refits in the file: the sd is statistical only")
     pct = dict(res.percentiles)
     if 2.5 in pct and 97.5 in pct:
         print(f"95% interval [{pct[2.5]:.2f}, {pct[97.5]:.2f}] deg")

@@ -121,36 +121,6 @@ def _absorber(fh) -> str | None:
     return els.pop() if len(els) == 1 else None
 
 
-def _angle_systematic(fh, sample: str, c1: str, c2: str) -> float:
-    """Systematic term of the bond angle (deg): the angle of every systematic refit's (R1, R2)
-    against the best fit's, combined by :func:`xasmpi.exafs.uncertainty.systematic_term`
-    (NaN without systematic refits)."""
-    from xasmpi.analysis.angles import angle_from_shells
-    from xasmpi.exafs.uncertainty import systematic_term
-
-    sg, fg = fh.get(f"/exafs/{sample}/systematics"), fh.get(f"/exafs/{sample}/fit")
-    if sg is None or fg is None or "settings" not in sg.attrs:
-        return np.nan
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in sg.attrs["names"]]
-    if c1 not in names or c2 not in names:
-        return np.nan
-    i1, i2 = names.index(c1), names.index(c2)
-
-    def angle(r1, r2):
-        try:
-            return angle_from_shells(float(r1), float(r2)).angle
-        except Exception:  # noqa: BLE001 - failed refit or no triangle: left out
-            return np.nan
-
-    ok = sg["status"][:] == OK
-    rows = sg["params"][:]
-    refit = np.array([[angle(r[i1], r[i2]) if o else np.nan] for r, o in zip(rows, ok)])
-    best = fg["params"][:]
-    sys, _, _ = systematic_term(np.array([angle(best[i1], best[i2])]), refit,
-                                [str(x) for x in sg.attrs["settings"]])
-    return float(sys[0])
-
-
 def _samples(fh) -> list[str]:
     return sorted(n for n, g in fh.get("/exafs", {}).items() if "replicates" in g)
 
@@ -161,6 +131,7 @@ def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
     from xasmpi.analysis.angles import angle_from_replicates, angle_from_shells, bond_angle_distribution
     from xasmpi.analysis.distributions import bimodality_test, kde, modes
     from xasmpi.analysis.stoichiometry import enumerate_stoichiometries
+    from xasmpi.store.results import angle_systematic
 
     a = job.analysis
     elements, cn_path, angle_paths = choices(job, _absorber(fh))
@@ -223,7 +194,7 @@ def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
             if r1 is not None and r2 is not None and r1.size > 1:
                 res = angle_from_replicates(r1, r2)
                 g.create_dataset("angles", data=res.angles).attrs["units"] = "deg"
-                sys = _angle_systematic(fh, s, f"{p1}.r", f"{p2}.r")
+                sys = angle_systematic(fh[f"/exafs/{s}"], f"{p1}.r", f"{p2}.r")
                 g.attrs["sys"] = sys
                 g.attrs["total_sd"] = float(np.hypot(res.sd, sys)) if np.isfinite(sys) else float(res.sd)
             else:

@@ -86,6 +86,35 @@ def parameter_uncertainties(g: h5py.Group) -> dict:
                                        n_variations=nvar)}
 
 
+def angle_systematic(g: h5py.Group, c1: str, c2: str) -> float:
+    """Systematic term (deg) of the bond angle 2·asin(R2/(2·R1)) of a sample group ``/exafs/<s>``:
+    the angle of every systematic refit's (R1, R2) against the best fit's, combined by
+    :func:`xasmpi.exafs.uncertainty.systematic_term` (NaN without systematic refits of both R)."""
+    from xasmpi.analysis.angles import angle_from_shells
+    from xasmpi.exafs.uncertainty import systematic_term
+
+    sg, fg = g.get("systematics"), g.get("fit")
+    if sg is None or fg is None or "settings" not in sg.attrs:
+        return float("nan")
+    names = [_s(n) for n in sg.attrs["names"]]
+    if c1 not in names or c2 not in names:
+        return float("nan")
+    i1, i2 = names.index(c1), names.index(c2)
+
+    def angle(r1: float, r2: float) -> float:
+        try:
+            return angle_from_shells(float(r1), float(r2)).angle
+        except Exception:  # noqa: BLE001 - failed refit (NaN) or no triangle: left out
+            return float("nan")
+
+    ok = sg["status"][()] == 1
+    refit = np.array([[angle(r[i1], r[i2]) if o else np.nan] for r, o in zip(sg["params"][()], ok)])
+    best = fg["params"][()]
+    sys, _, _ = systematic_term(np.array([angle(best[i1], best[i2])]), refit.reshape(-1, 1),
+                                [_s(x) for x in sg.attrs["settings"]])
+    return float(sys[0])
+
+
 def read_uncertainty(path: str | os.PathLike, sample: str, column: str):
     """The :class:`~xasmpi.exafs.uncertainty.ParamUncertainty` of one fitted column of a
     sample (None when the file has no best fit with that column)."""
