@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from xasmpi.exafs.kernel import ETOK, KSTEP, kgrid, path_chi  # noqa: F401  (re-exported)
+from xasmpi.exafs.kernel import ETOK, KSTEP, FourierFilter, kgrid, path_chi  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,7 +177,6 @@ def extract_paths(data, shells, *, dr: float = 0.0, rwindow: str = "hanning", km
         Overlapping windows, or a window outside the data's R range.
     """
     from xasmpi.errors import ConfigError
-    from xasmpi.exafs.reduce import FourierFilter
 
     shells = list(shells)
     if not shells:

@@ -18,78 +18,7 @@ import numpy as np
 
 from xasmpi.errors import ConfigError, InputError
 from xasmpi.exafs.io import Spectrum
-from xasmpi.exafs.kernel import ETOK, KSTEP, WINDOWS, check_window, filter_matrix, kwindow  # noqa: F401
-
-#: window names larch's ``ftwindow`` accepts (first three letters are significant)
-@dataclass(frozen=True)
-class FourierFilter:
-    """Fourier filter χ(k) → complex χ(q): larch ``xftf`` over a k window, ``xftr`` over an R window.
-
-    Parameters
-    ----------
-    kmin, kmax : float
-        k window, Å⁻¹ (larch convention: the taper of width ``dk`` is centred on each end).
-    dk : float
-        k-window taper, Å⁻¹.
-    window : str
-        k-window shape (larch ``ftwindow`` name).
-    kweight : float
-        χ(k) is multiplied by k**kweight before the forward transform.
-    rmin, rmax : float
-        R window, Å.
-    dr : float
-        R-window taper, Å.  Adjacent Hanning R windows with the same ``dr`` sum to the
-        window over their union, so the filters of neighbouring shells add up exactly.
-    rwindow : str
-        R-window shape.
-    """
-
-    kmin: float = 2.0
-    kmax: float = 16.5
-    dk: float = 1.0
-    window: str = "hanning"
-    kweight: float = 2.0
-    rmin: float = 1.0
-    rmax: float = 3.0
-    dr: float = 0.2
-    rwindow: str = "hanning"
-
-    def __post_init__(self):
-        if not 0 <= self.kmin < self.kmax:
-            raise ConfigError(f"Fourier filter: need 0 <= kmin < kmax, got kmin={self.kmin}, kmax={self.kmax}")
-        if not 0 <= self.rmin < self.rmax:
-            raise ConfigError(f"Fourier filter: need 0 <= rmin < rmax, got rmin={self.rmin}, rmax={self.rmax}")
-        if self.dk < 0 or self.dr < 0:
-            raise ConfigError(f"Fourier filter: tapers must be >= 0, got dk={self.dk}, dr={self.dr}")
-        check_window(self.window, "Fourier filter")
-        check_window(self.rwindow, "Fourier filter")
-
-    def to_dict(self) -> dict:
-        """JSON-able form (``FourierFilter(**d)`` rebuilds it)."""
-        return asdict(self)
-
-    def kwindow(self, k: np.ndarray) -> np.ndarray:
-        """The k window Ω(k) on ``k`` (larch ``ftwindow``)."""
-        return kwindow(k, kmin=self.kmin, kmax=self.kmax, dk=self.dk, window=self.window)
-
-    def matrix(self, nk: int) -> np.ndarray:
-        """Complex ``(nk, nk)`` operator on the grid ``0, KSTEP, …`` (:func:`~xasmpi.exafs.kernel.filter_matrix`,
-        the same operator the fit space applies)."""
-        return filter_matrix(nk, kmin=self.kmin, kmax=self.kmax, dk=self.dk, window=self.window,
-                             kweight=self.kweight, rmin=self.rmin, rmax=self.rmax, dr=self.dr, rwindow=self.rwindow)
-
-    def apply(self, k: np.ndarray, chi: np.ndarray) -> np.ndarray:
-        """Filtered complex χ(q) on ``k`` (Å⁻¹): k-weighted and k-windowed, as larch's ``chiq``.
-
-        For a single shell χ = A(k) sin(θ(k)) inside the windows, the result is
-        ≈ Ω(k) k^w A (sin θ − i cos θ), i.e. its phase is θ − π/2.
-        """
-        k = np.asarray(k, dtype=float)
-        nk = int(round(max(float(np.max(k)), self.kmax + self.dk) / KSTEP)) + 2
-        grid = np.arange(nk) * KSTEP
-        c = self.matrix(nk) @ np.interp(grid, k, np.asarray(chi, dtype=float), right=0.0)
-        return np.interp(k, grid, c.real) + 1j * np.interp(k, grid, c.imag)
-
+from xasmpi.exafs.kernel import ETOK, KSTEP, WINDOWS, FourierFilter, check_window  # noqa: F401  (re-exported)
 
 @dataclass(frozen=True)
 class ReductionSettings:
