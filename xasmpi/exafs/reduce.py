@@ -12,13 +12,13 @@ a fit can apply exactly the same operator to its model.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from xasmpi.errors import ConfigError, InputError
 from xasmpi.exafs.io import Spectrum
-from xasmpi.exafs.kernel import ETOK, KSTEP, WINDOWS, FourierFilter, check_window  # noqa: F401  (re-exported)
+from xasmpi.exafs.kernel import ETOK, KSTEP, FourierFilter, check_window  # noqa: F401  (FourierFilter re-exported)
 
 @dataclass(frozen=True)
 class ReductionSettings:
