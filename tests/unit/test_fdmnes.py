@@ -260,3 +260,36 @@ def test_real_bulk_cds_matches_measured_cds_and_cdo(tmp_path):
     cds = best["CdS_10K_01"].alignment
     # relative FDMNES energies + shift = measured; the tabulated Cd K edge is 26711 eV
     assert 26700 < cds.shift < 26720 and cds.r_factor < 0.002
+
+
+@pytest.mark.fdmnes
+def test_epsii_alignment_shifts_o_bonded_against_s_bonded_cd_by_fdmnes_epsii(tmp_path):
+    """Two Cd in one model, one in a CdS4 and one in a CdO4 tetrahedron 12 Å apart: FDMNES reports
+    a different Epsii for each; on the photon-energy scale (E - E_F + Epsii) of the stage's average
+    the O-bonded absorber moves against the S-bonded one by exactly that Epsii difference."""
+    from xasmpi.stages.xanes import epsii_average
+    from xasmpi.xanes.compare import edge_energy
+
+    v = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) / np.sqrt(3)
+    far = np.array([12.0, 0, 0])
+    model = Atoms("CdS4CdO4", positions=[(0, 0, 0), *(2.52 * v), far, *(far + 2.30 * v)])
+    s = FdmnesSettings(radius=3.0, e_min=-10.0, e_max=30.0, e_step=0.5, timeout=120)
+    grid = s.energy_grid()
+    runs = [run_fdmnes(write_input(model, k, s), tmp_path / f"abs{k}", binary=_real_binary(), timeout=120)
+            for k in (0, 5)]  # S-bonded Cd, O-bonded Cd
+    eps = np.array([r.epsii for r in runs])
+    mu = np.array([r.on_grid(grid) for r in runs])
+    assert abs(eps[1] - eps[0]) > 1.0  # a chemical shift of more than 1 eV (non-SCF: ~3 eV)
+    edges = []
+    for row in (0, 1):
+        w = np.array([1.0, 0.0]) if row == 0 else np.array([0.0, 1.0])
+        energy, avg = epsii_average(grid, mu, w, eps)
+        edges.append(edge_energy(energy, avg)[0])
+        assert energy[0] == pytest.approx(grid[0] + eps[row])  # one absorber: its own photon scale
+    rel = [edge_energy(grid, m)[0] for m in mu]  # edges on each run's own E - E_F scale
+    assert edges[1] - edges[0] == pytest.approx((rel[1] - rel[0]) + (eps[1] - eps[0]), abs=0.05)
+    # averaging both: each spectrum is shifted by its Epsii minus the weighted mean Epsii
+    energy, avg = epsii_average(grid, mu, np.array([0.5, 0.5]), eps)
+    ref = eps.mean()
+    expect = 0.5 * (np.interp(energy - eps[0], grid, mu[0]) + np.interp(energy - eps[1], grid, mu[1]))
+    assert energy == pytest.approx(grid + ref) and np.allclose(avg, expect)

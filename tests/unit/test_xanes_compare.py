@@ -6,8 +6,9 @@ import pytest
 from scipy.special import erf
 
 from xasmpi.errors import InputError
-from xasmpi.xanes.compare import (AlignSettings, NormSettings, align, aligned_on, broaden,
-                                  edge_energy, lcf, normalize, rank_candidates)
+from xasmpi.xanes.compare import (AlignSettings, NormSettings, align, align_fixed, aligned_on, broaden,
+                                  calibrate_shift, core_hole_fwhm, edge_energy, lcf, normalize,
+                                  rank_candidates)
 
 
 def _xanes(e, e0, *, white=0.6, width=3.0):
@@ -132,3 +133,45 @@ def test_known_answer_lcf_on_real_mixture():
         r = lcf(e[window], mix[window], comps, sum_to_one=sum_to_one, max_shift=3.0)
         assert r.weights == pytest.approx([0.7, 0.3], abs=0.05)
         assert np.all(r.errors > 0) and r.r_factor < 1e-4
+
+
+def test_calibrated_shift_and_fixed_comparison_on_real_scans():
+    """A real scan displaced by a known shift is found back; with that one shift and the fixed
+    resolution, the same-compound scan (CdS _02) beats CdO _01 and nothing else is fitted."""
+    s1, s2, o1 = (_measured(n) for n in ("CdS_10K_01", "CdS_10K_02", "CdO_10K_01"))
+    # the "simulation": CdS _01 on a relative scale (minus 26700 eV) -> shift 26700 (+ scan offset)
+    sim = normalize(s1.energy - 26700.0, s1.mu, name="CdS_01 relative")
+    gauss = 1.4e-4 * s2.e0
+    assert gauss == pytest.approx(3.74, abs=0.01)  # the paper's dE/E at the Cd K edge
+    shift = calibrate_shift(sim, s1, gauss_fwhm=0.0)
+    assert shift == pytest.approx(26700.0, abs=0.02)
+    a_self = align_fixed(sim, s1, shift=shift, gauss_fwhm=0.0)
+    assert a_self.r_factor < 1e-8 and a_self.scale == 1.0
+    sim_o = normalize(o1.energy - 26700.0, o1.mu, name="CdO_01 relative")
+    same, other = (align_fixed(x, s2, shift=shift, gauss_fwhm=gauss) for x in (sim, sim_o))
+    assert same.r_factor < 0.1 * other.r_factor
+    # broadening the model costs it against the unbroadened truth: the width is not a free knob
+    assert align_fixed(sim, s1, shift=shift, gauss_fwhm=gauss).r_factor > 10 * a_self.r_factor
+    with pytest.raises(InputError, match="covers less than 80"):
+        align_fixed(sim, s1, shift=shift + 5000.0, gauss_fwhm=0.0)
+
+
+def test_core_hole_table():
+    assert core_hole_fwhm("Cd", "K") == pytest.approx(7.28)  # Krause & Oliver 1979
+    assert core_hole_fwhm("Cd", "L3") == pytest.approx(2.62)
+    with pytest.raises(InputError, match="gamma_hole"):
+        core_hole_fwhm("Zn", "K")
+
+
+def test_joint_lcf_shift_keeps_components_on_one_scale():
+    """Components already on one energy scale, data displaced by 1.3 eV: one joint shift recovers
+    it and the weights; per-component shifts would be free to trade shift against weight."""
+    s1, o1 = (_measured(n) for n in ("CdS_10K_01", "CdO_10K_01"))
+    e = s1.energy
+    window = (e >= s1.e0 - 20) & (e <= s1.e0 + 100)
+    true = 0.6 * s1.norm + 0.4 * np.interp(e, o1.energy, o1.norm)
+    data = np.interp(e[window] - 1.3, e, true)
+    comps = {"CdS": (s1.energy, s1.norm), "CdO": (o1.energy, o1.norm)}
+    r = lcf(e[window], data, comps, sum_to_one=True, max_shift=3.0, joint=True)
+    assert r.shifts == pytest.approx([1.3, 1.3], abs=0.02)
+    assert r.weights == pytest.approx([0.6, 0.4], abs=0.005)
