@@ -2,8 +2,11 @@
 
 For every fitted path, the FEFF path comes from ``[feff] paths`` (the name of a ``[[paths]]``
 entry with ``source = "feff"``), or from the path's own ``structure``/``scatterer`` keys.  The
-model (free parameters, bounds, fixed R, windows, k weight) is the fit stage's, plus a global
-ΔE0 (FEFF's energy origin is not the measured edge) when the fit keeps E0 fixed; larch's best
+model (free parameters, bounds, fixed R, windows, k weight, and the ΔE0 grouping: with the
+default ``fit.e0 = "per-reference"`` each FEFF path shares the ΔE0 of the reference its
+model-free path comes from, so both routes have the same free parameters) is the fit stage's,
+plus a global ΔE0 (FEFF's energy origin is not the measured edge) when the fit keeps E0 fixed;
+larch's best
 fit is started from the model-free best fit, and its SSR is recomputed on the model-free
 definition so the two sit side by side in Table 1.  Runs on rank 0.
 """
