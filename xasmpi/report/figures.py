@@ -760,9 +760,28 @@ def _angle_array(g: h5py.Group, key: str) -> np.ndarray | None:
     return a[np.isfinite(a)]
 
 
+#: the paper's Fig. 4 maxima of the InP-like model (deg): core and surface
+PAPER_FIG4_MODES = {"core": 107.0, "surface": 115.0}
+
+
+def _model_structure(f: h5py.File, g: h5py.Group):
+    """ASE Atoms of an angle model when the results file holds its structure (XANES candidate)."""
+    from ase import Atoms
+
+    src = decode(g.attrs.get("source", ""))
+    s = f.get(f"xanes/{src}/structure")
+    if s is None:
+        return None
+    return Atoms(symbols=list(s["symbols"].asstr()[:]), positions=s["positions"][:], cell=s["cell"][:],
+                 pbc=bool(s.attrs["pbc"]))
+
+
 def fig4_angles(f: h5py.File, ctx: FigureContext) -> list[Path]:
-    """Fig. 4: bond-angle distributions, core vs surface, with Gaussian KDEs and 109.47°."""
+    """Fig. 4: bond-angle distributions, core vs surface (histogram, Gaussian KDE, rug), modes
+    beside the paper's 107° / 115°, 109.47°; and, when the structure is stored, KDEs by angle kind."""
     from scipy.stats import gaussian_kde
+
+    from xasmpi.analysis.angles import bond_angle_distribution
 
     if "analysis/angles" not in f or not isinstance(f["analysis/angles"], h5py.Group):
         raise SkipFigure("no /analysis/angles/<model>")
@@ -773,44 +792,76 @@ def fig4_angles(f: h5py.File, ctx: FigureContext) -> list[Path]:
         cls = {c: _angle_array(g, c) for c in ("core", "surface")}
         cls = {c: a for c, a in cls.items() if a is not None and a.size}
         if cls:
-            models.append((m, cls, decode(g.attrs.get("formula", ""))))
+            relaxed = f.get(f"relax/{decode(g.attrs.get('source', ''))}")
+            models.append((m, g, cls, decode(g.attrs.get("formula", "")), relaxed is not None))
     if not models:
         raise SkipFigure("no /analysis/angles/<model>/{core, surface} angle arrays")
     n = len(models)
-    ncol = min(n, 2)
-    nrow = math.ceil(n / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(6.4 * ncol, 4.2 * nrow + 0.4), squeeze=False)
+    fig, axes = plt.subplots(n, 2, figsize=(12.8, 4.3 * n + 0.5), squeeze=False)
     colours = {"core": "tab:blue", "surface": "tab:orange"}
-    for ax, (m, cls, formula) in zip(axes.flat, models):
+    kind_colours = {"Cd-S-Cd": "tab:green", "S-Cd-S": "tab:blue", "S-Cd-O": "tab:purple",
+                    "O-Cd-O": "tab:red", "Cd-O-Cd": "tab:brown"}
+    for (ax, axk), (m, g, cls, formula, relaxed) in zip(axes, models):
         allv = np.concatenate(list(cls.values()))
-        lo, hi = math.floor(allv.min() - 3), math.ceil(allv.max() + 3)
-        bins = np.arange(lo, hi + 1.0, 1.0)
+        lo, hi = math.floor(allv.min() - 5), math.ceil(allv.max() + 5)
+        bins = np.arange(lo, hi + 2.0, 2.0)
+        x = np.linspace(lo, hi, 600)
         ymax = 0.0
+        notes = []
         for c, a in cls.items():
             col = colours[c]
-            d, e, _ = ax.hist(a, bins=bins, density=True, color=col, alpha=0.35, label=f"{c} (n = {a.size})")
+            d, _, _ = ax.hist(a, bins=bins, density=True, color=col, alpha=0.30, label=f"{c} (n = {a.size})")
             ymax = max(ymax, float(d.max()))
             if a.size >= 2 and np.std(a) > 1e-9 * max(1.0, np.max(np.abs(a))):
                 k = gaussian_kde(a, bw_method="scott")
-                x = np.linspace(lo, hi, 600)
                 y = k(x)
-                ax.plot(x, y, color=col, lw=1.5, label=f"{c} KDE (Scott, h = {np.sqrt(k.covariance[0, 0]):.2f}°)")
+                ax.plot(x, y, color=col, lw=1.8, label=f"{c} KDE (Scott, h = {np.sqrt(k.covariance[0, 0]):.1f}°)")
                 ymax = max(ymax, float(y.max()))
-        top = 1.25 * ymax if ymax > 0 else 1.0
+            modes = np.atleast_1d(np.asarray(g.attrs.get(f"{c}_modes", []), float))
+            if modes.size:
+                main = modes[np.argmin(np.abs(modes - PAPER_FIG4_MODES[c]))]
+                notes.append(f"{c} mode {main:.1f}° (paper {PAPER_FIG4_MODES[c]:.0f}°)"
+                             + (f"; all modes {', '.join(f'{v:.0f}' for v in modes)}°" if modes.size > 1 else ""))
+        top = 1.3 * ymax if ymax > 0 else 1.0
         for c, a in cls.items():  # rug of tick marks at the angle values
             ax.plot(a, np.full(a.size, -0.04 * top if c == "core" else -0.09 * top), "|",
                     color=colours[c], ms=6, alpha=0.5)
         ax.axvline(TETRAHEDRAL_DEG, color="black", ls="--", lw=1.0)
-        ax.text(TETRAHEDRAL_DEG, top * 0.97, " 109.47°", fontsize=8, va="top")
+        ax.text(TETRAHEDRAL_DEG, top * 0.98, " 109.47°", fontsize=8, va="top")
+        for c, v in PAPER_FIG4_MODES.items():
+            ax.axvline(v, color=colours[c], ls=":", lw=1.2)
+        ax.text(0.99, 0.97, "\n".join(notes) + "\n(dotted: paper's maxima)", transform=ax.transAxes,
+                ha="right", va="top", fontsize=7.5)
         ax.set_ylim(-0.13 * top, top)
         ax.set_xlim(lo, hi)
         ax.set_xlabel("bond angle (degrees)")
         ax.set_ylabel("probability density (deg$^{-1}$)")
-        ax.set_title(m + (f" ({formula})" if formula and formula != m else ""), fontsize=9)
+        ax.set_title(m + (f" ({formula})" if formula and formula != m else "")
+                     + (", relaxed" if relaxed else ", unrelaxed"), fontsize=9)
         ax.legend(loc="upper left", fontsize=7, frameon=False)
-    for ax in list(axes.flat)[n:]:
-        ax.set_visible(False)
-    _title(fig, "Fig. 4  Bond-angle distributions in cluster models", ctx)
+        atoms = _model_structure(f, g)
+        if atoms is None:
+            axk.set_visible(False)
+            continue
+        dist = bond_angle_distribution(atoms)
+        for kind in dist.kinds:
+            for surf, ls in ((False, "-"), (True, "--")):
+                a = dist.select(kind=kind, surface=surf)
+                if a.size < 3 or np.std(a) < 1e-6:
+                    continue
+                k = gaussian_kde(a, bw_method="scott")
+                w = a.size / dist.angles.size  # areas add up to the whole distribution
+                axk.plot(x, w * k(x), color=kind_colours.get(kind, "grey"), ls=ls, lw=1.5,
+                         label=f"{kind} {'surface' if surf else 'core'} (n = {a.size})")
+        axk.axvline(TETRAHEDRAL_DEG, color="black", ls="--", lw=1.0)
+        axk.set_xlim(lo, hi)
+        axk.set_xlabel("bond angle (degrees)")
+        axk.set_ylabel("density x fraction of all angles (deg$^{-1}$)")
+        axk.set_title(f"{m}: by angle kind (solid core, dashed surface; Cd-S-Cd is what EXAFS measures)",
+                      fontsize=9)
+        axk.legend(loc="upper left", fontsize=6.5, frameon=False, ncol=2)
+    _title(fig, "Fig. 4  Bond-angle distributions in cluster models (core: centre bonded only to Cd/S; "
+                "surface: centre bonded to O)", ctx)
     return _save(fig, "fig4_bond_angles", ctx)
 
 
