@@ -191,7 +191,7 @@ def _write_checkpoint(path: Path, atoms: Atoms, step: int, energy: float) -> Non
     frame.set_constraint()
     frame.info.update({"step": int(step), "energy": float(energy)})
     tmp = path.with_name(path.name + ".tmp")
-    write(str(tmp), frame, format="extxyz")
+    write(str(tmp), frame, format="extxyz", parallel=False)  # never an MPI collective (ASE default)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -201,7 +201,7 @@ def _read_checkpoint(path: Path, atoms: Atoms) -> tuple[np.ndarray, int] | None:
     from ase.io import read
 
     try:
-        frame = read(str(path), format="extxyz")
+        frame = read(str(path), format="extxyz", parallel=False)
     except Exception:  # noqa: BLE001 - a torn or foreign file: start afresh
         return None
     if frame.get_chemical_symbols() != atoms.get_chemical_symbols():
