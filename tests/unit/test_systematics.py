@@ -189,3 +189,14 @@ def test_angle_systematic_from_refit_distance_pairs(tmp_path):
     b = ang(2.4881, 3.9769)
     e0 = max(abs(ang(2.50, 3.99) - b), abs(ang(2.48, 3.97) - b))
     assert got == pytest.approx(np.hypot(e0, ang(2.49, 3.95) - b))
+
+
+@pytest.mark.slow
+def test_rerun_resumes_the_refits_from_the_journal(campaign):
+    out, _ = campaign
+    with h5py.File(out, "r") as f:
+        before = f["exafs/mix/systematics/params"][()]
+    p = run_cli(["run", out.parent / "job.toml"], cwd=out.parent, check=True, timeout=900)
+    assert "stage systematics: 12 tasks, 12 already done (0 failed), 0 to run" in p.stderr + p.stdout
+    with h5py.File(out, "r") as f:
+        np.testing.assert_array_equal(f["exafs/mix/systematics/params"][()], before)
