@@ -42,7 +42,7 @@ FLUSH_ROWS = 2000
 
 
 #: stages whose results are journalled tasks (a changed job must not reuse them)
-TASK_STAGES = ("selftest", "fit", "systematics", "relax", "xanes")
+TASK_STAGES = ("selftest", "fit", "systematics", "relax", "xanes", "supplementary")
 
 
 def _bcast_or_raise(comm, value, error):

@@ -302,6 +302,22 @@ class SelftestSection:
 
 
 @dataclass(frozen=True)
+class SupplementarySection:
+    """``[supplementary]``: the paper's supplementary analyses (stage ``supplementary``): Table S1,
+    FEFF paths beside the empirical ones (Fig. S1), crystal fragments (Fig. S4–S6), bulk CdS (Fig. S8)."""
+    feff_paths: bool = _f(True, doc="Fig. S1: a FEFF path beside every empirical path with structure and scatterer")
+    fragments: Tuple[Literal["zincblende", "wurtzite", "rocksalt", "betasn"], ...] = _f(
+        ("zincblende", "rocksalt", "betasn"), doc="Fig. S4-S6: CdS polymorphs, each fitted with rock-salt CdO "
+        "(empty: no fragment test)")
+    fragment_radius: float = _f(3.0, "Å", 1.0, 15.0, "FDMNES radius of the fragments (the paper: 3 Å)")
+    measured: Tuple[str, ...] = _f((), doc="spectra fitted by the fragment sums (default: the samples, else all)")
+    bulk: Optional[Literal["zincblende", "wurtzite"]] = _f(None, doc="Fig. S8: lattice of the bulk CdS "
+                                                           "calculation (None: no Fig. S8)")
+    bulk_spectrum: Optional[str] = _f(None, doc="Fig. S8: measured bulk CdS spectrum (its shift also aligns S4-S6)")
+    bulk_radius: float = _f(6.0, "Å", 1.0, 15.0, "FDMNES radius of the bulk calculation")
+
+
+@dataclass(frozen=True)
 class RunSection:
     """``[run]``: execution-only settings; they do not change results."""
     progress_interval: float = _f(10.0, "s", 0.1, 3600.0, "seconds between progress lines")
@@ -322,6 +338,7 @@ class Job:
     xanes: Optional[XanesSection] = _f(None)
     analysis: Optional[AnalysisSection] = _f(None)
     selftest: Optional[SelftestSection] = _f(None)
+    supplementary: Optional[SupplementarySection] = _f(None)
     run: RunSection = _f(RunSection())
     # provenance (not keys of the file)
     source: str = field(default="", compare=False, metadata={"internal": True})
@@ -379,6 +396,7 @@ class Job:
             "relax": {"relax": d["relax"], "candidates": xanes.get("candidates"), "files": cands},
             "xanes": {"xanes": xanes, "files": cands, "relax": d["relax"]},
             "analysis": {"analysis": d["analysis"]},
+            "supplementary": {"supplementary": d["supplementary"], "xanes": xanes, **data},
         }
         blob = parts[stage] if stage else {"parts": parts, "simulated": simulated}
         return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -410,10 +428,12 @@ class Job:
             out.append("xanes")
         if self.analysis is not None:
             out.append("analysis")
+        if self.supplementary is not None:
+            out.append("supplementary")
         return tuple(out)
 
 
-STAGES = ("selftest", "reduce", "fit", "systematics", "feff", "relax", "xanes", "analysis")
+STAGES = ("selftest", "reduce", "fit", "systematics", "feff", "relax", "xanes", "analysis", "supplementary")
 #: crystal names known to :func:`xasmpi.exafs.feff.crystal`
 FEFF_CRYSTALS = ("CdS-zincblende", "CdS-wurtzite", "CdO-rocksalt")
 #: names that cannot be XANES candidates (groups of the results layout)

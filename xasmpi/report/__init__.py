@@ -157,7 +157,14 @@ def write_report(
         for t in analysis:
             written.append(t.write_csv(out / f"{t.name}.csv", simulated=simulated))
 
-        md = _markdown(f, Path(results_path), figs, skipped, tables, analysis, simulated, F)
+        from xasmpi.report import supplementary as S
+
+        supp = S.draw_all(f, ctx, recoverable=_RECOVERABLE)
+        written.extend(supp["written"])
+        figs.extend(supp["figures"])
+        skipped.extend(supp["skipped"])
+        md = _markdown(f, Path(results_path), figs[:len(figs) - len(supp["figures"])], skipped, tables,
+                       analysis, simulated, F) + "\n" + S.markdown(supp, simulated=simulated)
     report = out / "report.md"
     report.write_text(md, encoding="utf-8")
     written.append(report)

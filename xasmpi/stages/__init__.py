@@ -17,6 +17,7 @@ MODULES = {
     "relax": "xasmpi.stages.relax",
     "xanes": "xasmpi.stages.xanes",
     "analysis": "xasmpi.stages.analysis",
+    "supplementary": "xasmpi.stages.supplementary",
 }
 
 
