@@ -66,6 +66,13 @@ def main(argv: list[str] | None = None) -> None:
         if args.debug:
             raise
         print(f"xasmpi: error: {exc}", file=sys.stderr)
+        if getattr(exc, "hard_exit", False):  # e.g. disk full: HDF5's exit-time cleanup would crash
+            from xasmpi.external import kill_all
+
+            kill_all()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(exc.exit_code)
         raise SystemExit(exc.exit_code)
     except KeyboardInterrupt:
         print("xasmpi: interrupted", file=sys.stderr)

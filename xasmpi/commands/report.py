@@ -20,8 +20,15 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from xasmpi.report import write_report
+    import sys
 
+    from xasmpi.report import write_report
+    from xasmpi.store.results import open_results, warnings_for
+
+    with open_results(args.results) as f:
+        warn = warnings_for(f, args.results)
+    for w in warn:
+        print(f"xasmpi: WARNING: {w}", file=sys.stderr)
     res = write_report(args.results, args.out, formats=args.formats.split(","), dpi=args.dpi)
     tag = " [SIMULATED DATA]" if res.simulated else ""
     print(f"report{tag}: {res.report}")

@@ -28,6 +28,9 @@ def run(args: argparse.Namespace) -> int:
     from xasmpi.config import load_job
     from xasmpi.errors import XasmpiError
 
+    from xasmpi.external import install_exit_handlers
+
+    install_exit_handlers()  # programs started by this rank die with it
     comm = MPI.COMM_WORLD
     if comm.Get_rank() != 0:
         logging.getLogger("xasmpi").setLevel(logging.WARNING)  # progress and summaries from rank 0 only
@@ -44,4 +47,12 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.flush()
             comm.Abort(1)
         raise
-    return 0 if summary is not None else 1
+    if summary is None:
+        return 1
+    dead = [s for s in summary.get("stages", []) if s.get("n_tasks") and not s.get("ok_total")]
+    if dead and comm.Get_rank() == 0:
+        names = ", ".join(f"{s.get('stage', '?')} ({s['n_tasks']} tasks)" for s in dead)
+        print(f"xasmpi: error: every task of stage(s) {names} failed: see /tasks/<stage>/failed_message "
+              f"in {summary['output']} (`xasmpi summary`)", file=sys.stderr)
+        return 1
+    return 0

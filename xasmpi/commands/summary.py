@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 
 def register(sub) -> None:
@@ -33,10 +34,20 @@ def run(args) -> int:
     from xasmpi.store.results import summarize
 
     s = summarize(args.results)
+    for w in s["warnings"]:  # stderr, so that --json output stays parseable
+        print(f"xasmpi: WARNING: {w}", file=sys.stderr)
     if args.json:
         print(json.dumps(s, indent=2, sort_keys=True))
         return 0
-    print(f"{s['file']}: xasmpi {s['xasmpi_version']}, {s['n_ranks']} rank(s), stages {', '.join(s['stages_done'])}"
+    ranks = s["stage_ranks"]
+    def _ranks(r):
+        r = r if isinstance(r, list) else [r]
+        return f"{'+'.join(map(str, r))} rank{'s' if r != [1] else ''}"
+
+    stages = ", ".join(f"{st} ({_ranks(ranks[st])})" if st in ranks else st for st in s["stages_done"])
+    print(f"{s['file']}: xasmpi {s['xasmpi_version']}{'' if s['complete'] else ' [INCOMPLETE]'}"
+          f"{' [STALE: ' + ', '.join(s['stale_stages']) + ']' if s['stale_stages'] else ''}, stages {stages}"
+          f"{'' if ranks else ', ' + str(s['n_ranks']) + ' rank(s)'}"
           f"{' [SIMULATED DATA]' if s['simulated'] else ''}; failed tasks: {s['failed_tasks']}")
     for name, smp in s["samples"].items():
         print(f"  sample {name}: {smp['replicates_done']}/{smp['replicates_total']} replicates ok"

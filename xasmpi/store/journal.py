@@ -44,9 +44,17 @@ class JournalWriter:
             return
         blob = pickle.dumps([(r.index, r.status, r.values, r.message, r.elapsed, r.rank) for r in results],
                             protocol=pickle.HIGHEST_PROTOCOL)
-        self._fh.write(_HEAD.pack(len(blob), zlib.crc32(blob)) + blob)
-        if self._fsync:
-            os.fdatasync(self._fh.fileno())
+        try:
+            self._fh.write(_HEAD.pack(len(blob), zlib.crc32(blob)) + blob)
+            if self._fsync:
+                os.fdatasync(self._fh.fileno())
+        except OSError as exc:  # disk full, quota: a torn record is ignored on reading
+            from xasmpi.errors import CampaignError
+
+            err = CampaignError(f"{self.path}: cannot append to the journal ({exc.strerror or exc}); "
+                                "the records before this one are intact: fix the cause and rerun")
+            err.hard_exit = True  # the results file may be open with unflushable data
+            raise err from None
 
     def close(self) -> None:
         self._fh.close()
@@ -62,6 +70,11 @@ def _records(path: Path):
             break  # torn tail from a kill: everything before it is intact
         yield from pickle.loads(blob)
         pos += _HEAD.size + n
+
+
+def has_records(path: Path) -> bool:
+    """True if the journal file holds at least one intact record."""
+    return next(iter(_records(Path(path))), None) is not None
 
 
 def read_journals(output: str | os.PathLike, stage: str) -> dict[int, TaskResult]:

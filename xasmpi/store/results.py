@@ -27,6 +27,7 @@ def open_results(path: str | os.PathLike) -> h5py.File:
     if "xasmpi_version" not in f.attrs:
         f.close()
         raise ResultsError(f"{p}: not an xasmpi results file (no 'xasmpi_version' attribute)")
+    _verify_checksums(f, p)
     lv = int(f.attrs.get("layout_version", -1))
     if lv != LAYOUT_VERSION:
         v = f.attrs.get("xasmpi_version")
@@ -34,6 +35,39 @@ def open_results(path: str | os.PathLike) -> h5py.File:
         raise ResultsError(f"{p}: results layout {lv} (xasmpi {v}) is not supported by this version "
                            f"(layout {LAYOUT_VERSION}); rerun the job with this version")
     return f
+
+
+def _verify_checksums(f: h5py.File, p: Path) -> None:
+    """Read every checksummed (fletcher32) dataset once: a flipped bit is an error, not a number."""
+    bad: list[str] = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset) and obj.fletcher32 and not bad:
+            try:
+                obj[()]
+            except OSError:
+                bad.append(name)
+
+    f.visititems(visit)
+    if bad:
+        f.close()
+        raise ResultsError(f"{p}: dataset /{bad[0]} fails its checksum (fletcher32): the file is corrupted; "
+                           "rerun `xasmpi run` on the job to rebuild it from the journals")
+
+
+def warnings_for(f: h5py.File, path: str | os.PathLike) -> list[str]:
+    """Loud, one-line warnings about what a results file is not: incomplete, stale stages."""
+    out = []
+    if str(path).endswith(".partial"):
+        out.append(f"{path} is a .partial file: INCOMPLETE (a run is in progress or was interrupted); "
+                   "rerun `xasmpi run` to finish it")
+    elif not bool(f.attrs.get("complete", False)):
+        out.append(f"{path}: INCOMPLETE results (complete = false)")
+    stale = json.loads(_s(f.attrs.get("stale_stages", "[]")))
+    if stale:
+        out.append(f"{path}: STALE stage(s) {', '.join(stale)}: made with earlier settings than the job stored "
+                   "in the file (see the 'stage_runs' attribute); rerun them")
+    return out
 
 
 def require(f: h5py.File, name: str, what: str = "") -> h5py.Group | h5py.Dataset:
@@ -133,7 +167,12 @@ def summarize(path: str | os.PathLike) -> dict:
         out: dict = {"file": str(path), "xasmpi_version": _s(f.attrs["xasmpi_version"]),
                      "simulated": bool(f.attrs.get("simulated", False)),
                      "stages_done": json.loads(_s(f.attrs.get("stages_done", "[]"))),
-                     "n_ranks": int(f.attrs.get("n_ranks", 0)), "samples": {}, "xanes": {}}
+                     "n_ranks": int(f.attrs.get("n_ranks", 0)), "samples": {}, "xanes": {},
+                     "complete": bool(f.attrs.get("complete", False)) and not str(path).endswith(".partial"),
+                     "stale_stages": json.loads(_s(f.attrs.get("stale_stages", "[]"))),
+                     "stage_ranks": json.loads(_s(f.attrs.get("stage_ranks", "{}"))),
+                     "versions": json.loads(_s(f.attrs.get("versions", "{}"))),
+                     "warnings": warnings_for(f, path)}
         failed = 0
         if "tasks" in f:
             for st in f["tasks"].values():

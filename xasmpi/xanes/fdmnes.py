@@ -46,6 +46,8 @@ FILOUT = "xanes"
 EDGES = ("K", "L1", "L2", "L3")
 MODES = ("green", "fdm")
 _TAIL = 800  # characters of stdout/stderr quoted in error messages
+#: a spectrum whose range is below this fraction of its largest value has no edge (a failed run)
+FEATURELESS = 1e-3
 
 
 def find_fdmnes(configured: str | None = None) -> tuple[Path, str]:
@@ -393,6 +395,11 @@ def run_fdmnes(input_text: str, workdir: str | Path, *, binary: str | Path,
                 f"input asked {expected[0]:g}..{expected[1]:g} eV; tail: {tail}")
     if energy[-1] < raw_e[-1] - np.min(np.diff(energy)):
         raise ExternalProgramError(f"{where}: truncated convolution output {conv_files[0].name}")
+    scale = float(np.max(np.abs(mu)))
+    if scale == 0.0 or float(np.ptp(mu)) < FEATURELESS * scale:
+        raise ExternalProgramError(f"{where}: featureless spectrum in {(conv_files or [raw_file])[0].name} "
+                                   f"(range {np.ptp(mu):.3g} for values up to {scale:.3g}): no edge was "
+                                   f"computed; tail: {tail}")
     return FdmnesResult(energy=energy, mu=mu, raw_energy=raw_e, raw_mu=raw_mu,
                         convolved=bool(conv_files), e_edge=header.get("E_edge", float("nan")),
                         epsii=header.get("Epsii", float("nan")), elapsed=elapsed,
