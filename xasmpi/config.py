@@ -272,6 +272,7 @@ class RelaxSection:
     optimizer: Literal["fire", "bfgs"] = _f("fire")
     freeze: Literal["none", "core"] = _f("none", doc="core: keep S and the Cd without O neighbours fixed")
     save_every: int = _f(10, None, 1, 1_000_000, "checkpoint interval (steps)")
+    cap: Literal["none", "H"] = _f("none", doc="H: relax with one H on every O (hydroxide stand-in for a carboxylate), removed afterwards")
     candidates: Tuple[str, ...] = _f((), doc="candidates to relax (default: every non-crystal candidate)")
 
 

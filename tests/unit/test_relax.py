@@ -7,7 +7,7 @@ from ase import Atoms
 
 from xasmpi.errors import ConfigError
 from xasmpi.xanes.clusters import DEFAULT_A, DEFAULT_C, build_cluster, check_chemistry
-from xasmpi.xanes.relax import RelaxSettings, core_mask, make_calculator, relax
+from xasmpi.xanes.relax import RelaxSettings, cap_oxygen, core_mask, make_calculator, relax
 
 LJ = "ase.calculators.lj:LennardJones"
 
@@ -105,3 +105,23 @@ def test_betasn_default_is_the_chgnet_cell():
     a, _, c = cell.cell.cellpar()[:3]
     assert a == pytest.approx(DEFAULT_A["betasn"], abs=0.01)
     assert c == pytest.approx(DEFAULT_C["betasn"], abs=0.01)
+
+
+def test_hydroxide_caps_are_added_for_the_relaxation_and_removed_after():
+    atoms, _ = build_cluster("zincblende", n_atoms=14, terminate_with="O")
+    capped = cap_oxygen(atoms)
+    sym = np.array(capped.get_chemical_symbols())
+    n_o = int((sym == "O").sum())
+    assert (sym == "H").sum() == n_o and capped.get_chemical_symbols()[: len(atoms)] == atoms.get_chemical_symbols()
+    oh = np.linalg.norm(capped.positions[sym == "H"] - capped.positions[sym == "O"], axis=1)
+    assert np.allclose(oh, 0.97)
+    # every H points away from its O's Cd: H farther from the nearest Cd than its O is
+    cd = capped.positions[sym == "Cd"]
+    d_h = np.linalg.norm(capped.positions[sym == "H"][:, None] - cd[None], axis=2).min(axis=1)
+    d_o = np.linalg.norm(capped.positions[sym == "O"][:, None] - cd[None], axis=2).min(axis=1)
+    assert np.all(d_h > d_o)
+    calc, info = make_calculator(LJ)
+    small = atoms.copy()
+    small.positions *= 0.5
+    res = relax(small, calculator=calc, model=info, settings=RelaxSettings(steps=3, cap="H"))
+    assert res.final.get_chemical_symbols() == small.get_chemical_symbols()  # caps removed

@@ -33,7 +33,7 @@ def settings(job: Job):
 
     r = job.relax
     return RelaxSettings(calculator=r.calculator, fmax=r.fmax, steps=r.steps, optimizer=r.optimizer,
-                         freeze=r.freeze, save_every=r.save_every)
+                         freeze=r.freeze, save_every=r.save_every, cap=r.cap)
 
 
 def to_relax(job: Job) -> list:

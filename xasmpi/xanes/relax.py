@@ -38,6 +38,7 @@ from xasmpi.errors import ConfigError, InputError
 CALCULATORS = ("chgnet", "sevennet")
 OPTIMIZERS = ("fire", "bfgs")
 FREEZE = ("none", "core")
+CAPS = ("none", "H")
 #: vacuum (Å) around a cluster in the periodic box handed to the calculator (> 2 x CHGNet's 5 Å cutoff)
 VACUUM = 12.0
 
@@ -60,6 +61,10 @@ class RelaxSettings:
         ``"core"`` fixes S and the Cd not bonded to O (Cd-O < 2.65 Å).
     save_every : int
         Checkpoint interval (steps), default 10.
+    cap : {"none", "H"}
+        ``"H"``: relax with one H on every O (hydroxide, a stand-in for the carboxylate the O
+        belongs to; see :func:`cap_oxygen`), removed again from the final frame.  Bare terminal O
+        are radicals to a universal potential (CHGNet oxidised surface S to SO3/SO4).
     """
 
     calculator: str = "chgnet"
@@ -68,6 +73,7 @@ class RelaxSettings:
     optimizer: str = "fire"
     freeze: str = "none"
     save_every: int = 10
+    cap: str = "none"
 
     def __post_init__(self) -> None:
         if self.calculator not in CALCULATORS and ":" not in self.calculator:
@@ -75,6 +81,8 @@ class RelaxSettings:
                               "or 'module.path:factory'")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"relax.optimizer = {self.optimizer!r}: choose {', '.join(OPTIMIZERS)}")
+        if self.cap not in CAPS:
+            raise ConfigError(f"relax.cap = {self.cap!r}: choose {', '.join(CAPS)}")
         if self.freeze not in FREEZE:
             raise ConfigError(f"relax.freeze = {self.freeze!r}: choose {', '.join(FREEZE)}")
         if not self.fmax > 0 or self.steps < 0 or self.save_every < 1:
@@ -182,6 +190,25 @@ def core_mask(atoms: Atoms, *, cd_o: float = 2.65) -> np.ndarray:
     return mask
 
 
+def cap_oxygen(atoms: Atoms, *, distance: float = 0.97, cd_o: float = 2.65) -> Atoms:
+    """``atoms`` with one H added to every O, ``distance`` Å from it, pointing away from the mean
+    of its Cd neighbours within ``cd_o`` Å (an O-H bond of a hydroxide is 0.97 Å).  The H are
+    appended after the input atoms."""
+    sym = np.array(atoms.get_chemical_symbols())
+    pos = atoms.positions
+    cd = pos[sym == "Cd"]
+    hs = []
+    for k in np.nonzero(sym == "O")[0]:
+        near = cd[np.linalg.norm(cd - pos[k], axis=1) < cd_o] if cd.size else cd
+        v = pos[k] - (near.mean(axis=0) if len(near) else pos.mean(axis=0))
+        n = np.linalg.norm(v)
+        hs.append(pos[k] + distance * (v / n if n > 1e-9 else np.array([0.0, 0.0, 1.0])))
+    out = atoms.copy()
+    if hs:
+        out.extend(Atoms(["H"] * len(hs), positions=np.array(hs)))
+    return out
+
+
 def _write_checkpoint(path: Path, atoms: Atoms, step: int, energy: float) -> None:
     """Write ``atoms`` (positions in the caller's frame) and its step atomically."""
     from ase.io import write
@@ -209,9 +236,11 @@ def _read_checkpoint(path: Path, atoms: Atoms) -> tuple[np.ndarray, int] | None:
     return frame.get_positions(), int(frame.info.get("step", 0))
 
 
-def _unboxed(work: Atoms, like: Atoms, offset: np.ndarray) -> Atoms:
-    """The frame of ``work`` in the frame (cell, pbc) of the input ``like``."""
-    return Atoms(work.get_chemical_symbols(), positions=work.get_positions() - offset,
+def _unboxed(work: Atoms, like: Atoms, offset: np.ndarray, n: int | None = None) -> Atoms:
+    """The frame of ``work`` in the frame (cell, pbc) of the input ``like`` (its first ``n`` atoms:
+    the caps added by :func:`cap_oxygen` dropped)."""
+    n = len(work) if n is None else n
+    return Atoms(work.get_chemical_symbols()[:n], positions=work.get_positions()[:n] - offset,
                  cell=like.get_cell(), pbc=like.get_pbc())
 
 
@@ -252,7 +281,8 @@ def relax(atoms: Atoms, *, calculator=None, settings: RelaxSettings = RelaxSetti
     model = model or ModelInfo(type(calculator).__name__, "?", "?")
     initial = atoms.copy()
     initial.calc = None
-    work = atoms.copy()
+    n_input = len(atoms)
+    work = cap_oxygen(atoms) if settings.cap == "H" else atoms.copy()
     offset = np.zeros(3)
     if not work.pbc.any():  # a cluster: periodic box with VACUUM Å between images (CHGNet needs a cell)
         lo, hi = work.positions.min(axis=0), work.positions.max(axis=0)
@@ -288,12 +318,12 @@ def relax(atoms: Atoms, *, calculator=None, settings: RelaxSettings = RelaxSetti
             _write_checkpoint(ckpt, _unboxed(work, atoms, offset), done, work.get_potential_energy())
     fmax = fmax_now()
     e_final = float(work.get_potential_energy())
-    final = _unboxed(work, atoms, offset)
+    final = _unboxed(work, atoms, offset, n_input)
     if ckpt is not None:
-        _write_checkpoint(ckpt, final, done, e_final)
+        _write_checkpoint(ckpt, _unboxed(work, atoms, offset), done, e_final)
     return RelaxResult(initial=initial, final=final, steps=int(done), converged=fmax < settings.fmax,
                        fmax=fmax, energy_initial=e_init, energy_final=e_final, resumed_from=int(resumed),
                        elapsed=time.monotonic() - t0, model=model)
 
 
-__all__ = ["ModelInfo", "RelaxResult", "RelaxSettings", "core_mask", "make_calculator", "relax"]
+__all__ = ["ModelInfo", "RelaxResult", "RelaxSettings", "cap_oxygen", "core_mask", "make_calculator", "relax"]
