@@ -43,7 +43,7 @@ FLUSH_ROWS = 2000
 
 
 #: stages whose results are journalled tasks (a changed job must not reuse them)
-TASK_STAGES = ("selftest", "fit", "systematics", "relax", "xanes", "supplementary")
+TASK_STAGES = ("selftest", "fit", "systematics", "relax", "xanes", "supplementary", "rank")
 
 
 def _bcast_or_raise(comm, value, error):

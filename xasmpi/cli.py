@@ -22,7 +22,7 @@ from xasmpi.errors import XasmpiError
 
 COMMANDS = (
     "run", "summary", "doctor", "jobscript", "demo", "report",
-    "stoich", "angle", "angles", "cluster",
+    "stoich", "angle", "angles", "cluster", "rank",
 )
 
 

@@ -291,6 +291,23 @@ class AnalysisSection:
 
 
 @dataclass(frozen=True)
+class RankSection:
+    """``[rank]``: rank the XANES candidates against the data (stage ``rank``, docs/ranking.md)."""
+    candidates: Tuple[str, ...] = _f((), doc="xanes candidates to rank (default: all)")
+    samples: Tuple[str, ...] = _f((), doc="EXAFS data sets (default: the fit's samples)")
+    feff_radius: float = _f(5.5, "Å", 2.0, 12.0, "cluster radius of the FEFF potentials")
+    rmax_path: float = _f(4.5, "Å", 1.5, 8.0, "longest FEFF half path length (single scattering)")
+    feff_version: int = _f(6, None, 6, 8, "feff6l or feff8l")
+    max_paths: int = _f(64, None, 1, 4096, "most distinct paths per absorber (fixed result rows)")
+    s02: Tuple[float, float] = _f((0.5, 1.5), None, 0.01, 5.0, "bounds (= uniform prior) of S0^2")
+    sigma2: Tuple[float, float] = _f((0.0005, 0.03), "Å^2", 0.0, 0.2, "bounds (= prior) of every shell group's sigma^2")
+    de0: Tuple[float, float] = _f((-10.0, 10.0), "eV", -50.0, 50.0, "bounds (= prior) of dE0")
+    xanes: bool = _f(True, doc="include the XANES evidence of the candidate comparison")
+    shell_halfwidth: float = _f(0.3, "Å", 0.01, 2.0, "a candidate's shell for a fitted path: its distances "
+                                "within R_fit ± this")
+
+
+@dataclass(frozen=True)
 class SelftestSection:
     """``[selftest]``: trivial tasks that exercise the driver (scheduling, failures, resume)."""
     tasks: int = _f(100, None, 0, 10_000_000)
@@ -335,6 +352,7 @@ class Job:
     paths: Tuple[PathSpec, ...] = _f(())
     fit: Optional[FitSection] = _f(None)
     feff: Optional[FeffRouteSection] = _f(None)
+    rank: Optional[RankSection] = _f(None)
     relax: Optional[RelaxSection] = _f(None)
     xanes: Optional[XanesSection] = _f(None)
     analysis: Optional[AnalysisSection] = _f(None)
@@ -397,6 +415,9 @@ class Job:
             "relax": {"relax": d["relax"], "candidates": xanes.get("candidates"), "files": cands},
             "xanes": {"xanes": xanes, "files": cands, "relax": d["relax"]},
             "analysis": {"analysis": d["analysis"]},
+            "rank": {"rank": {k: (d["rank"] or {}).get(k) for k in ("candidates", "feff_radius", "rmax_path",
+                                                                     "feff_version", "max_paths")},
+                     "candidates": xanes.get("candidates"), "files": cands, "relax": d["relax"]},
             "supplementary": {"supplementary": d["supplementary"], "xanes": xanes, **data},
         }
         blob = parts[stage] if stage else {"parts": parts, "simulated": simulated}
@@ -429,12 +450,14 @@ class Job:
             out.append("xanes")
         if self.analysis is not None:
             out.append("analysis")
+        if self.rank is not None:
+            out.append("rank")
         if self.supplementary is not None:
             out.append("supplementary")
         return tuple(out)
 
 
-STAGES = ("selftest", "reduce", "fit", "systematics", "feff", "relax", "xanes", "analysis", "supplementary")
+STAGES = ("selftest", "reduce", "fit", "systematics", "feff", "relax", "xanes", "analysis", "supplementary", "rank")
 #: crystal names known to :func:`xasmpi.exafs.feff.crystal`
 FEFF_CRYSTALS = ("CdS-zincblende", "CdS-wurtzite", "CdO-rocksalt")
 #: names that cannot be XANES candidates (groups of the results layout)
@@ -747,6 +770,20 @@ def _cross_check(job: Job, ctx: _Ctx) -> None:
         for pair in job.xanes.calibrate:
             if len(pair) != 2 or pair[0] not in cnames or pair[1] not in job.xanes.measured:
                 raise ctx.err("xanes.calibrate", f"{list(pair)}: expected [candidate, measured spectrum] pairs of this job")
+    if job.rank is not None:
+        known = [c.name for c in job.xanes.candidates] if job.xanes is not None else []
+        if not known:
+            raise ctx.err("rank", "needs [xanes] with [[xanes.candidates]] (the candidates to rank)")
+        for c in job.rank.candidates:
+            if c not in known:
+                raise ctx.err("rank.candidates", f"'{c}' is not a xanes candidate")
+        for s in job.rank.samples:
+            if s not in names:
+                raise ctx.err("rank.samples", f"'{s}' is not a spectrum name")
+        for key in ("s02", "sigma2", "de0"):
+            lo, hi = getattr(job.rank, key)
+            if not lo < hi:
+                raise ctx.err(f"rank.{key}", f"bounds [{lo:g}, {hi:g}] need low < high")
     if job.relax is not None:
         known = [c.name for c in job.xanes.candidates] if job.xanes is not None else []
         for c in job.relax.candidates:

@@ -18,6 +18,7 @@ MODULES = {
     "xanes": "xasmpi.stages.xanes",
     "analysis": "xasmpi.stages.analysis",
     "supplementary": "xasmpi.stages.supplementary",
+    "rank": "xasmpi.stages.rank",
 }
 
 
