@@ -40,12 +40,13 @@ def _fmt(v) -> str:
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     out = Path(argv[argv.index("--json") + 1]) if "--json" in argv else HERE.parent / "bench-output" / "benchmarks.json"
+    import accuracy
     import bench_driver
     import bench_fit
     import bench_wavelet
 
     rows = []
-    for mod in (bench_wavelet, bench_fit, bench_driver):
+    for mod in (bench_wavelet, bench_fit, bench_driver, accuracy):
         t0 = time.perf_counter()
         got = mod.run(quick=quick)
         for r in got:

@@ -50,3 +50,69 @@ def mixture_problem(x: float = 0.5):
     model = PathModel.build([po, ps, pc], space=FitSpace(kind="q", kmin=2, kmax=14, rmin=1.2, rmax=3.5), nk=344)
     data = x * red["CdS_10K_02"].chi + (1 - x) * red["CdO_10K_02"].chi
     return model, data, red
+
+
+#: scans of the μ(E)-level real-data mixtures (the ``_01`` scans give the paths)
+MIXTURE_SCANS = ("CdS_10K_02", "CdO_10K_02")
+
+
+def mixture_truth(x: float) -> dict:
+    """Known answer of a CdS/CdO mixture of weight ``x`` (CdS): ``{path: {"n", "r"}}`` (Å).
+
+    N(Cd–S) = 4x at 2.53 Å, N(Cd–O) = 6(1 − x) at 2.348 Å, N(Cd–Cd) = 12(1 − x) at 3.32 Å (CdO's
+    second shell; the path name of ``jobs/examples/mixture.toml``), N(Cd–Cd(CdS)) = 12x at
+    4.13 Å; σ² equal to the references' (see ``../shared/data/xaslib/README.md``).
+    """
+    if not 0.0 <= x <= 1.0:
+        raise ValueError(f"mixture weight x must be in [0, 1], got {x}")
+    return {"Cd-S": {"n": 4 * x, "r": 2.53}, "Cd-O": {"n": 6 * (1 - x), "r": 2.348},
+            "Cd-Cd": {"n": 12 * (1 - x), "r": 3.32}, "Cd-Cd(CdS)": {"n": 12 * x, "r": 4.13}}
+
+
+def mixture_mu(x: float, *, scans: tuple[str, str] = MIXTURE_SCANS):
+    """A real-data CdS/CdO mixture made at the μ(E) level: ``x·norm_CdS + (1 − x)·norm_CdO``.
+
+    Each scan is normalised by the product's reduction (larch ``pre_edge`` with its own E0,
+    :func:`xasmpi.exafs.reduce.reduce_spectrum` defaults); the CdO one is interpolated onto the
+    CdS energies (their common range).  The mixture's edge therefore sits between the two, 1–2
+    eV from each reference's E0, as for a real two-phase sample.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Energy (eV) and normalised μ(E) (edge step ≈ 1).
+    """
+    import numpy as np
+
+    from xasmpi.exafs.io import read_spectrum
+    from xasmpi.exafs.reduce import reduce_spectrum
+
+    if not 0.0 <= x <= 1.0:
+        raise ValueError(f"mixture weight x must be in [0, 1], got {x}")
+    d = xaslib_dir()
+    s, o = (reduce_spectrum(read_spectrum(d / f"{nm}.xdi")) for nm in scans)
+    keep = (s.energy >= o.energy[0]) & (s.energy <= o.energy[-1])
+    e = s.energy[keep]
+    return e, x * s.norm[keep] + (1 - x) * np.interp(e, o.energy, o.norm)
+
+
+def write_mixture(path: str | os.PathLike, x: float, *, scans: tuple[str, str] = MIXTURE_SCANS) -> Path:
+    """Write :func:`mixture_mu` as an XDI file (columns ``energy mu``) with its known answer.
+
+    The header holds the truth (:func:`mixture_truth`) in the ``# Xasmpi.truth:`` field read by
+    :func:`xasmpi.demo.generate.read_truth` (so the results file and the report show recovered vs
+    true values) and says that the file is a mixture of measured spectra.  Read it with
+    ``absorbance = "mu"``.
+    """
+    from xasmpi.demo.generate import write_xdi
+
+    e, mu = mixture_mu(x, scans=scans)
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    write_xdi(p, e, mu, name=p.stem, truth=mixture_truth(x),
+              info={"mixture": True, "x": x, "scans": list(scans), "level": "normalised mu(E)"},
+              comment=f"x = {x:g} x norm({scans[0]}) + {1 - x:g} x norm({scans[1]}) from "
+                      f"{xaslib_dir()}; known answer N(Cd-S) = 4x, N(Cd-O) = 6(1-x), "
+                      f"N(Cd-Cd 3.32 A) = 12(1-x), N(Cd-Cd 4.13 A) = 12x",
+              simulated=False)
+    return p

@@ -3,6 +3,10 @@
 Run it under ``mpirun -n 2`` (the README's ``make demo`` does).  It writes into ``--out``
 (default ``./xasmpi-demo``): ``data/`` (simulated spectra, labelled SIMULATED, with their
 true values), ``demo.toml`` (the job), ``results.h5`` and ``report/``.  Rerunning resumes.
+
+``xasmpi demo --mixture X --out DIR`` instead writes ``DIR/mixture.xdi``, the μ(E)-level
+real-data CdS/CdO mixture of weight X (:func:`xasmpi.testing.write_mixture`, from the
+``_02`` scans of ``../shared/data/xaslib``) that ``jobs/examples/mixture.toml`` fits.
 """
 from __future__ import annotations
 
@@ -20,10 +24,15 @@ def register(sub) -> None:
                    help="override a key of the demo job, e.g. fit.replicates=500")
     p.add_argument("--stages", help="comma-separated subset of stages")
     p.add_argument("--restart", action="store_true", help="recompute stages whose settings changed")
+    p.add_argument("--mixture", type=float, metavar="X",
+                   help="only write OUT/mixture.xdi: X·CdS + (1−X)·CdO real-data mixture (normalised μ(E) "
+                        "of the shared _02 scans) for jobs/examples/mixture.toml")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    if args.mixture is not None:
+        return _mixture(args)
     from mpi4py import MPI
 
     from xasmpi.campaign import run_campaign
@@ -60,18 +69,44 @@ def run(args) -> int:
     rep = write_report(job.job.output, out / "report")
     summary = summarize(job.job.output)
     truth = json.loads((data / "truth.json").read_text())
-    print("\nxasmpi demo (SIMULATED data): recovered vs true values")
+    print("\nxasmpi demo (SIMULATED data): recovered vs true values "
+          "(± total uncertainty: replicate sd ⊕ systematic)")
     for name, smp in summary["samples"].items():
         true = _true_paths(truth, name)
         print(f"  sample {name}: {smp['replicates_done']} replicate fits ({smp['mode']})")
         for p, d in smp["paths"].items():
             t = true.get(p, {})
             tn = t.get("n")
-            line = f"    {p:6s} N·S0² = {d['N_mean']:.2f} ± {d['N_sd']:.2f}"
+            value = d["N_mean"] if d.get("N_mean") is not None else d.get("N_best")
+            sd = next((d[k] for k in ("N_total_sd", "N_sd") if d.get(k) is not None), None)
+            if value is None:
+                continue
+            line = f"    {p:6s} N·S0² = {value:.2f}" + (f" ± {sd:.2f}" if sd is not None else "")
             if tn is not None:
-                line += f"   (true {tn:g}, {100 * (d['N_mean'] - tn) / tn:+.1f} %)"
+                line += f"   (true {tn:g}, {100 * (value - tn) / tn:+.1f} %"
+                if sd:
+                    line += ", inside 2σ" if abs(value - tn) <= 2 * sd else ", OUTSIDE 2σ"
+                line += ")"
+            if d.get("N_flags"):
+                line += f"  [{', '.join(d['N_flags'])}]"
             print(line)
     print(f"\nReport: {out / 'report'}  ({len(rep.written)} files; see report.md)")
+    return 0
+
+
+def _mixture(args) -> int:
+    """``--mixture X``: write the real-data mixture file and say where (no MPI needed)."""
+    from xasmpi.errors import InputError
+    from xasmpi.testing import mixture_truth, write_mixture
+
+    if not 0.0 <= args.mixture <= 1.0:
+        raise InputError(f"demo: --mixture must be in [0, 1], got {args.mixture:g}")
+    try:
+        path = write_mixture(Path(args.out) / "mixture.xdi", args.mixture)
+    except FileNotFoundError as exc:
+        raise InputError(str(exc)) from None
+    known = ", ".join(f"N({p}) = {v['n']:g}" for p, v in mixture_truth(args.mixture).items())
+    print(f"{path}: real-data mixture x = {args.mixture:g} (known answer {known})")
     return 0
 
 

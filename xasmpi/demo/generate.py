@@ -1,39 +1,58 @@
-"""Simulated demo data: FEFF-computed Cd K-edge μ(E) of CdS, CdO and an "MSC-like" sample.
+"""SIMULATED demo data: Cd K-edge μ(E) of bulk CdS, bulk CdO and an "MSC-like" sample from FEFF.
 
 Everything written here is **simulated** and says so in every file.  The recipe:
 
-1. Bulk CdS (zinc blende, a = 5.818 Å) and bulk CdO (rock salt, a = 4.695 Å) are built
-   with :func:`ase.build.bulk`; a cluster around one Cd is written as a FEFF6 input
-   (``NLEG 2``: single-scattering paths only) and run with larch's bundled ``feff6l``.
-2. χ(k) of each spectrum is a sum of single-scattering shells, the paper's EXAFS equation
-   with FEFF's amplitude, phase and mean free path of those paths, S0² = 1, ΔE0 = 0 and
-   the shell's N, R and σ² (see :data:`REFERENCE_SHELLS`, :data:`SAMPLE_SHELLS` and
-   :func:`shell_chi`, which can also use larch's full ``path2chi``).
+1. Bulk CdS (zinc blende, a = 5.818 Å) and bulk CdO (rock salt, a = 4.695 Å)
+   (:func:`xasmpi.exafs.feff.crystal`) are written as FEFF6 inputs with multiple scattering
+   (``NLEG 4``, ``RMAX`` :data:`FEFF_RMAX`) and run with larch's bundled ``feff6l``.  FEFF finds
+   4 paths in CdS (Cd–S, Cd–Cd and two triangles Cd–S–S, Cd–Cd–S at 4.58 Å) and 12 in CdO
+   (Cd–O, Cd–Cd, Cd–O 4.07 Å, Cd–Cd 4.70 Å and eight multiple-scattering paths at 4.01 and
+   4.70 Å, among them the collinear focusing paths).
+2. χ(k) of every spectrum is the sum of larch ``path2chi`` over the FEFF paths it contains,
+   S0² = 1 (FEFF's complex momentum, mean free path, σ² and ΔR terms, all by larch):
+
+   * every path's atoms must belong to a :class:`Shell` of the spectrum (element and bulk
+     distance); a single-scattering path gets the shell's N; a multiple-scattering path gets
+     FEFF's degeneracy times the occupancy ``min over its shells of (N/N_bulk)^m`` (m atoms
+     of that shell in the path): atoms of one shell are independent sites, and an atom of an
+     outer shell is reached through a bridging atom of an inner one, which exists when it does
+     (e.g. Cd–Cd–S triangles scale as N(Cd–Cd), Cd–S–S triangles as (N(Cd–S)/4)²);
+   * its ΔR is half the sum of its legs' ΔR and its σ² a quarter of the sum of its legs' σ²
+     (independent legs; a single-scattering path gets the shell's R and σ²).  A leg from the
+     absorber takes the values of its atom's shell; a leg between two scatterers those of the
+     shell with the same bulk length (e.g. S–S 4.11 Å ↔ Cd–Cd 4.11 Å);
+   * the bulk references contain all FEFF paths (:data:`REFERENCE_SHELLS` lists every shell up
+     to ``RMAX``); the sample (:data:`SAMPLE_SHELLS`) contains the Cd–S, Cd–Cd shells of CdS
+     with the two CdS triangles that they imply, and the first shell of CdO (Cd–O) as a
+     ligand shell, single scattering only (:data:`SAMPLE_MS`);
+   * every path of a structure gets the sample's ΔE0 of that structure (:data:`SAMPLE_DE0`,
+     larch's ``e0``), i.e. the sample's Cd–S and Cd–O parts have E0s 1–2 eV away from the
+     edge of the sample, as the references' E0s are from theirs.
 3. χ(k) is multiplied by a turn-on ``t(k)`` (0 below 0.3 Å⁻¹, 1 above 1.8 Å⁻¹, cosine in
-   between) so that μ(E) is smooth at the edge and larch's ``find_e0`` lands within
-   0.5 eV of E0, and turned into an absorbance::
+   between) so that μ(E) is smooth at the edge, and turned into an absorbance::
 
        μ(E) = c0 + c1·(E − E0) + J·[s(E)·D(E) + χ(k(E))·t(k(E))]
 
-   with the edge step ``J``, an arctan step ``s(E) = 1/2 + atan((E − E0)/(Γ/2))/π``
-   (Γ = :data:`EDGE_WIDTH`), a Victoreen-like post-edge decay ``D(E) = (E/E0)^-2.7`` and
-   ``k = sqrt(0.2624683·(E − E0))``.  χ enters in larch's convention (normalised to the
-   edge step at E0), so ``pre_edge`` + ``autobk`` recover it without a McMaster correction.
-4. Gaussian noise of standard deviation ``noise·J`` (sample, default 5e-4) or
-   ``reference_noise·J`` (references, default 2.5e-4, the level of real 10 K bulk data) is
-   added to every μ point: the noise in χ(k) is ≈ ``noise`` at every k (constant in χ, so
-   it grows as k² in k²χ and dominates the sample's k²χ above ≈ 13 Å⁻¹, as in real data
-   of dilute nanocluster samples).
+   with the spectrum's edge energy ``E0`` (:data:`EDGES`: the E0s larch finds on the real
+   CdS_10K_01 and CdO_10K_01 scans for the references), the edge step ``J``, an arctan step
+   ``s(E) = 1/2 + atan((E − E0)/(Γ/2))/π`` (Γ = :data:`EDGE_WIDTH`), a Victoreen-like decay
+   ``D(E) = (E/E0)^-2.7`` and ``k = sqrt(0.2624683·(E − E0))``.  χ enters in larch's
+   convention (normalised to the edge step at E0), so ``pre_edge`` + ``autobk`` recover it.
+4. Gaussian noise of standard deviation ``noise·J`` is added to every μ point.  The noise in
+   χ(k) is then ≈ ``noise`` at every k; the defaults (:data:`NOISE`) are larch
+   ``estimate_noise`` ε_k of the real scans (CdS_10K_01: 1.64e-4, CdO_10K_01: 2.64e-4; the
+   sample gets the CdS_10K_01 level).
 
-Energy grid: pre-edge 26450–26690 eV in 5 eV steps, XANES E0 − 20 … E0 + 30 eV in
-0.5 eV steps, then constant k steps of 0.05 Å⁻¹ up to k = 17 Å⁻¹ (E0 = 26711 eV).
+Energy grid: pre-edge E0 − 261 … E0 − 21 eV in 5 eV steps, XANES E0 − 20 … E0 + 30 eV in
+0.5 eV steps, then constant k steps of 0.05 Å⁻¹ up to k = 17 Å⁻¹.
 
 Files (XDI 1.0, read by ``larch.io.read_xdi`` and :func:`xasmpi.exafs.io.read_spectrum`
-with ``absorbance="mu"``): ``CdS_ref.xdi``, ``CdO_ref.xdi``, ``MSC_sim.xdi`` with
-columns ``energy mu``, a ``# SIMULATED by xasmpi ...`` comment line and the true values
-as JSON in the ``# Xasmpi.truth:`` header field (:func:`read_truth`; ``{path: {"n", "r",
-"sigma2"}}``) and a description in ``# Xasmpi.simulation:``; ``truth.json`` holds all of
-them (:attr:`DemoData.truth`); ``feff/CdS``, ``feff/CdO`` hold the FEFF runs.
+with ``absorbance="mu"``): ``CdS_ref.xdi``, ``CdO_ref.xdi``, ``MSC_sim.xdi`` with columns
+``energy mu``, a ``# SIMULATED by xasmpi ...`` comment line, the true values as JSON in the
+``# Xasmpi.truth:`` header field (:func:`read_truth`; ``{path: {"n", "r", "sigma2",
+"de0"}}``) and the simulation (every FEFF path with its larch parameters) in
+``# Xasmpi.simulation:``; ``truth.json`` holds all of them (:attr:`DemoData.truth`);
+``feff/CdS``, ``feff/CdO`` hold the FEFF runs.
 
 The job-file template ``demo.toml`` (next to this module) uses these names; render it
 with :func:`render_job`.
@@ -50,44 +69,51 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from xasmpi.errors import InputError
+from xasmpi.exafs.paths import ETOK, KSTEP
 
-#: Cd K edge used as E0 of all simulated spectra, eV
-E0 = 26711.0
-#: 2 m_e / ħ² in eV⁻¹ Å⁻²: k² = ETOK · (E − E0)
-ETOK = 0.2624682843
+#: edge energy E0 of each simulated spectrum, eV (references: larch ``find_e0`` of the real
+#: CdS_10K_01 and CdO_10K_01 scans)
+EDGES = {"CdS_ref": 26712.7, "CdO_ref": 26709.9, "MSC_sim": 26711.5}
+#: edge energy of a spectrum not listed in :data:`EDGES`, eV
+E0 = 26711.5
 #: width Γ of the arctan edge step, eV
 EDGE_WIDTH = 5.0
 #: exponent of the post-edge decay D(E) = (E/E0)^-VICTOREEN
 VICTOREEN = 2.7
 #: highest k of the energy grid, Å⁻¹
 KMAX = 17.0
-#: the common k grid step, Å⁻¹
-KSTEP = 0.05
 #: default seed of :func:`generate`
 DEFAULT_SEED = 20240607
-#: default noise of the sample (σ of the noise in χ, i.e. in edge-step units)
-DEFAULT_NOISE = 5.0e-4
-#: default noise of the bulk references (the level of real 10 K bulk CdS/CdO data)
-DEFAULT_REFERENCE_NOISE = 2.5e-4
+#: larch ``estimate_noise`` ε_k of the real 10 K scans (xasmpi reduction defaults), measured
+#: on ``../shared/data/xaslib`` (see the tests)
+REAL_NOISE = {"CdS_10K_01": 1.64e-4, "CdO_10K_01": 2.64e-4}
+#: default noise (σ of the noise in χ, i.e. in edge-step units) of each simulated spectrum
+NOISE = {"CdS_ref": REAL_NOISE["CdS_10K_01"], "CdO_ref": REAL_NOISE["CdO_10K_01"],
+         "MSC_sim": REAL_NOISE["CdS_10K_01"]}
 
-#: lattice constants of the FEFF structures, Å
-LATTICE = {"CdS": ("zincblende", 5.818), "CdO": ("rocksalt", 4.695)}
+#: FEFF structures (:func:`xasmpi.exafs.feff.crystal` names) and their RMAX (Å)
+FEFF_STRUCTURES = {"CdS": "CdS-zincblende", "CdO": "CdO-rocksalt"}
+FEFF_RMAX = {"CdS": 4.7, "CdO": 4.75}
+#: distance tolerance when matching atoms and legs to shells, Å
+MATCH_TOL = 0.03
 
 
 @dataclass(frozen=True)
 class Shell:
-    """One single-scattering shell of a simulated spectrum.
+    """One shell of a simulated spectrum.
 
     Attributes
     ----------
     path : str
-        Path label, ``"Cd-S"``, ``"Cd-O"`` or ``"Cd-Cd"``.
+        Label, e.g. ``"Cd-S"`` (the name of the fit path it is the truth of).
     structure : str
-        FEFF structure the path comes from: ``"CdS"`` or ``"CdO"``.
-    index : int
-        Shell of that structure (1 = nearest), i.e. ``feff000<index>.dat``.
+        FEFF structure it comes from: ``"CdS"`` or ``"CdO"``.
+    scatterer : str
+        Element of its atoms.
+    r_bulk : float
+        Its distance in the FEFF structure, Å (identifies the shell).
     n : float
-        Coordination number (larch ``degen``; S0² = 1).
+        Coordination number (S0² = 1).
     r : float
         Distance, Å.
     sigma2 : float
@@ -96,34 +122,44 @@ class Shell:
 
     path: str
     structure: str
-    index: int
+    scatterer: str
+    r_bulk: float
     n: float
     r: float
     sigma2: float
 
     def to_dict(self) -> dict:
-        """JSON-able ``{"n", "r", "sigma2", "structure", "feff_shell"}`` (Å, Å²)."""
-        return {"n": self.n, "r": self.r, "sigma2": self.sigma2,
-                "structure": self.structure, "feff_shell": self.index}
+        """JSON-able ``{"n", "r", "sigma2", "structure", "scatterer", "r_bulk"}`` (Å, Å²)."""
+        return {"n": self.n, "r": self.r, "sigma2": self.sigma2, "structure": self.structure,
+                "scatterer": self.scatterer, "r_bulk": self.r_bulk}
 
 
-#: true shells of the two bulk references
+#: true shells of the two bulk references: every shell up to FEFF_RMAX
 REFERENCE_SHELLS: dict[str, tuple[Shell, ...]] = {
-    "CdS_ref": (Shell("Cd-S", "CdS", 1, 4.0, 2.519, 0.004),
-                Shell("Cd-Cd", "CdS", 2, 12.0, 4.114, 0.008)),
-    "CdO_ref": (Shell("Cd-O", "CdO", 1, 6.0, 2.348, 0.005),
-                Shell("Cd-Cd", "CdO", 2, 12.0, 3.320, 0.006)),
+    "CdS_ref": (Shell("Cd-S", "CdS", "S", 2.519, 4.0, 2.519, 0.004),
+                Shell("Cd-Cd", "CdS", "Cd", 4.114, 12.0, 4.114, 0.008)),
+    "CdO_ref": (Shell("Cd-O", "CdO", "O", 2.348, 6.0, 2.348, 0.005),
+                Shell("Cd-Cd", "CdO", "Cd", 3.320, 12.0, 3.320, 0.006),
+                Shell("Cd-O.3", "CdO", "O", 4.066, 8.0, 4.066, 0.007),
+                Shell("Cd-Cd.4", "CdO", "Cd", 4.695, 6.0, 4.695, 0.007)),
 }
-#: true shells of the "MSC-like" sample (Cd-O path from CdO, Cd-S and Cd-Cd from CdS)
+#: true shells of the "MSC-like" sample (Cd–O from CdO, Cd–S and Cd–Cd from CdS)
 SAMPLE_SHELLS: dict[str, tuple[Shell, ...]] = {
-    "MSC_sim": (Shell("Cd-O", "CdO", 1, 3.2, 2.30, 0.008),
-                Shell("Cd-S", "CdS", 1, 2.6, 2.49, 0.006),
-                Shell("Cd-Cd", "CdS", 2, 5.4, 3.98, 0.015)),
+    "MSC_sim": (Shell("Cd-O", "CdO", "O", 2.348, 3.2, 2.30, 0.008),
+                Shell("Cd-S", "CdS", "S", 2.519, 2.6, 2.49, 0.006),
+                Shell("Cd-Cd", "CdS", "Cd", 4.114, 5.4, 3.98, 0.015)),
 }
+#: structures whose multiple-scattering paths a sample contains: its own lattice (CdS); its
+#: Cd–O is a shell of surface ligands (tetrahedral Cd: no collinear O–Cd–O of rock salt)
+SAMPLE_MS = ("CdS",)
+#: ΔE0 (eV, larch ``e0``) of the sample's paths by structure, relative to the sample's edge
+SAMPLE_DE0 = {"MSC_sim": {"CdS": 1.5, "CdO": -1.2}}
 #: edge steps J (absorbance units) of the simulated spectra
 EDGE_STEPS = {"CdS_ref": 1.2, "CdO_ref": 0.9, "MSC_sim": 0.6}
 #: pre-edge lines (c0, c1 per eV) of the simulated spectra
 PRE_EDGE = {"CdS_ref": (0.35, -6.0e-5), "CdO_ref": (0.28, -5.0e-5), "MSC_sim": (0.42, -8.0e-5)}
+#: which structure's spectrum each reference is
+REFERENCE_OF = {"CdS": "CdS_ref", "CdO": "CdO_ref"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,13 +169,18 @@ class DemoSpectrum:
     Attributes
     ----------
     name : str
-        ``"CdS_ref"``, ``"CdO_ref"`` or ``"MSC_sim"``.
+        E.g. ``"CdS_ref"``, ``"CdO_ref"``, ``"MSC_sim"``.
     role : str
         ``"reference"`` or ``"sample"``.
     file : str
         The XDI file written.
     shells : tuple of Shell
         True shells (N, R in Å, σ² in Å²); S0² = 1.
+    de0 : dict of str to float
+        ΔE0 (eV) of the paths of each structure, relative to ``e0``.
+    paths : tuple of dict
+        Every FEFF path used: ``{"file", "nleg", "reff", "degen", "s02", "deltar", "sigma2",
+        "e0"}`` (larch ``path2chi`` parameters; amplitude = degen · s02).
     energy, mu : ndarray
         Energy grid (eV) and the noisy absorbance written to the file.
     k, chi : ndarray
@@ -147,14 +188,14 @@ class DemoSpectrum:
         in larch's normalisation: what ``autobk`` should recover.
     e0, edge_step, noise : float
         Edge energy (eV), edge step J (absorbance units) and σ of the noise in χ.
-    formula : str
-        How χ was computed from the FEFF paths (:func:`shell_chi`).
     """
 
     name: str
     role: str
     file: str
     shells: tuple
+    de0: dict
+    paths: tuple
     energy: np.ndarray
     mu: np.ndarray
     k: np.ndarray
@@ -162,20 +203,22 @@ class DemoSpectrum:
     e0: float
     edge_step: float
     noise: float
-    formula: str = "equation"
 
     def truth(self) -> dict:
-        """JSON-able true values ``{path: {"n", "r", "sigma2"}}`` (Å, Å²; S0² = 1, ΔE0 = 0).
+        """JSON-able true values ``{path: {"n", "r", "sigma2", "de0"}}`` (Å, Å², eV; S0² = 1).
 
-        The shape stored in ``/exafs/<spectrum>/truth`` and read by the report.
+        The shape stored in ``/exafs/<spectrum>/truth`` and read by the report.  ``de0`` is
+        relative to the spectrum's own edge (larch ``find_e0`` lands within ~0.5 eV of it).
         """
-        return {s.path: {"n": s.n, "r": s.r, "sigma2": s.sigma2} for s in self.shells}
+        return {s.path: {"n": s.n, "r": s.r, "sigma2": s.sigma2, "de0": self.de0.get(s.structure, 0.0)}
+                for s in self.shells}
 
     def info(self) -> dict:
-        """JSON-able description of the simulation (role, E0 in eV, edge step, noise, FEFF shells)."""
+        """JSON-able description of the simulation (role, E0 in eV, edge step, noise, shells, paths)."""
         return {"simulated": True, "role": self.role, "e0": self.e0, "edge_step": self.edge_step,
-                "noise": self.noise, "s02": 1.0, "de0": 0.0, "chi_formula": self.formula,
-                "shells": [{"path": s.path, **s.to_dict()} for s in self.shells]}
+                "noise": self.noise, "s02": 1.0, "de0": dict(self.de0), "chi_formula": "larch path2chi",
+                "shells": [{"path": s.path, **s.to_dict()} for s in self.shells],
+                "feff_paths": list(self.paths)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -189,7 +232,7 @@ class DemoData:
     seed : int
         Seed of the noise.
     spectra : dict of str to DemoSpectrum
-        ``CdS_ref``, ``CdO_ref``, ``MSC_sim``.
+        ``CdS_ref``, ``CdO_ref`` and the sample(s).
     truth_file : str
         ``truth.json`` (the same as :attr:`truth`).
     feff_dirs : dict of str to str
@@ -207,7 +250,7 @@ class DemoData:
         """JSON-able content of ``truth.json``.
 
         ``{"simulated": true, "generator", "seed", "samples": [...], "references": [...],
-        "info": {name: DemoSpectrum.info()}, <name>: {path: {"n", "r", "sigma2"}} ...}``:
+        "info": {name: DemoSpectrum.info()}, <name>: {path: {"n", "r", "sigma2", "de0"}} ...}``:
         each spectrum's true values sit under its own name.
         """
         out = {"simulated": True, "generator": "xasmpi.demo.generate", "seed": self.seed,
@@ -224,159 +267,204 @@ class DemoData:
 
 
 # ----------------------------------------------------------------------------- FEFF
-def _cluster(structure: str, radius: float) -> list[tuple[str, np.ndarray]]:
-    """Atoms within ``radius`` (Å) of a central Cd of the bulk structure, absorber first."""
-    from ase.build import bulk
-
-    lattice, a = LATTICE[structure]
-    crystal = bulk(structure, lattice, a=a)
-    big = crystal.repeat((7, 7, 7))
-    cd = np.flatnonzero(np.array(big.get_chemical_symbols()) == "Cd")
-    centre = big.cell.sum(axis=0) / 2.0
-    i0 = int(cd[np.argmin(np.linalg.norm(big.positions[cd] - centre, axis=1))])
-    d = big.positions - big.positions[i0]
-    dist = np.linalg.norm(d, axis=1)
-    order = np.lexsort((d[:, 2], d[:, 1], d[:, 0], np.round(dist, 4)))
-    syms = big.get_chemical_symbols()
-    return [(syms[i], d[i]) for i in order if dist[i] <= radius + 1e-6]
-
-
-def feff_input(structure: str, *, radius: float = 6.0, rmax: float = 4.5) -> str:
-    """FEFF6 input text (single scattering only) for a Cd absorber in bulk CdS or CdO.
+def feff_input(structure: str) -> str:
+    """FEFF6 input text (multiple scattering, ``NLEG 4``) for a Cd absorber in bulk CdS or CdO.
 
     Parameters
     ----------
     structure : {"CdS", "CdO"}
-        Zinc-blende CdS (a = 5.818 Å) or rock-salt CdO (a = 4.695 Å), built with ASE.
-    radius : float
-        Radius of the atom list around the absorber, Å.
-    rmax : float
-        FEFF ``RMAX``: longest path half-length kept, Å.
+        Zinc-blende CdS (a = 5.818 Å) or rock-salt CdO (a = 4.695 Å).
 
     Returns
     -------
     str
-        The ``feff.inp`` text.
+        The ``feff.inp`` text (cluster radius 6 Å, ``RMAX`` :data:`FEFF_RMAX`).
     """
-    if structure not in LATTICE:
-        raise InputError(f"demo: unknown structure {structure!r} (use {', '.join(LATTICE)})")
-    atoms = _cluster(structure, radius)
-    others = sorted({s for s, _ in atoms[1:]}, key=lambda s: (s != "Cd", s))
-    ipot = {s: i + 1 for i, s in enumerate(others)}
-    z = {"Cd": 48, "S": 16, "O": 8}
-    lattice, a = LATTICE[structure]
-    lines = [f"TITLE xasmpi demo (SIMULATED): bulk {structure} {lattice} a={a} A, Cd K edge",
-             "HOLE 1 1.0", "CONTROL 1 1 1 1", "PRINT 0 0 0 0", "NLEG 2", f"RMAX {rmax:.3f}",
-             "POTENTIALS", "  0 48 Cd"]
-    lines += [f"  {ipot[s]} {z[s]} {s}" for s in others]
-    lines.append("ATOMS")
-    for j, (s, p) in enumerate(atoms):
-        lines.append(f"  {p[0]:10.5f} {p[1]:10.5f} {p[2]:10.5f} {0 if j == 0 else ipot[s]} {s}")
-    lines.append("END")
-    return "\n".join(lines) + "\n"
+    from xasmpi.exafs import feff
+
+    if structure not in FEFF_STRUCTURES:
+        raise InputError(f"demo: unknown structure {structure!r} (use {', '.join(FEFF_STRUCTURES)})")
+    atoms = feff.crystal(FEFF_STRUCTURES[structure])
+    absorber = atoms.get_chemical_symbols().index("Cd")
+    text = feff.feff_input(atoms, absorber_index=absorber, radius=6.0, rmax_path=FEFF_RMAX[structure],
+                           title=f"xasmpi demo (SIMULATED): bulk {FEFF_STRUCTURES[structure]}, Cd K edge")
+    text, n = re.subn(r"(?m)^NLEG 2$", "NLEG 4", text)
+    if n != 1:
+        raise InputError("demo: xasmpi.exafs.feff.feff_input no longer writes one 'NLEG 2' line")
+    return text
 
 
-def run_feff(structure: str, folder: str | FilePath, *, radius: float = 6.0) -> list:
-    """Run larch's ``feff6l`` for bulk CdS or CdO; return the single-scattering paths.
+def run_feff(structure: str, folder: str | FilePath) -> list:
+    """Run larch's ``feff6l`` (multiple scattering) for bulk CdS or CdO; return its paths.
 
     Parameters
     ----------
     structure : {"CdS", "CdO"}
     folder : path-like
         Where ``feff.inp`` and the outputs go (created, emptied first).
-    radius : float
-        Radius of the atom list, Å.
 
     Returns
     -------
     list of larch FeffPathGroup
-        Paths in order of distance (``feff0001.dat`` first).
+        All paths, ``feff0001.dat`` first.
 
     Raises
     ------
     InputError
         FEFF produced no path.
     """
-    from larch.xafs import feff6l, feffpath
+    from larch.xafs import feff6l
 
     folder = FilePath(folder)
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    (folder / "feff.inp").write_text(feff_input(structure, radius=radius))
+    (folder / "feff.inp").write_text(feff_input(structure))
     feff6l(folder=str(folder), feffinp="feff.inp", verbose=False)
-    files = sorted(folder.glob("feff0*.dat"))
-    if not files:
-        raise InputError(f"{folder}: feff6l wrote no feffNNNN.dat (see feffrun_feff6l.log)")
-    return [feffpath(str(f)) for f in files]
+    return load_feff(folder)
 
 
-def shell_chi(paths: Mapping[str, Sequence], shells: Sequence[Shell], k: np.ndarray, *,
-              formula: str = "equation") -> np.ndarray:
-    """Sum of single-scattering shells, χ(k), from FEFF paths.
-
-    Parameters
-    ----------
-    paths : mapping of structure name to list of FeffPathGroup
-        Output of :func:`run_feff` per structure.
-    shells : sequence of Shell
-        N, R (Å) and σ² (Å²) of each shell; S0² = 1, ΔE0 = 0.
-    k : ndarray
-        Wavenumbers, Å⁻¹ (values ≤ 0 give χ = 0).
-    formula : {"equation", "larch"}
-        ``"equation"`` (default): the paper's EXAFS equation (eqn 1–3) with FEFF's
-        amplitude |f(k)| (``mag·red``), total phase δ(k) and mean free path λ(k) (cubic
-        splines of ``feffNNNN.dat``)::
-
-            χ = Σ N |f| / (k R²) · exp(−2R/λ) · exp(−2σ²k²) · sin(2kR + δ)
-
-        This is the model the model-free fit assumes, apart from exp(−2R/λ) which is
-        evaluated at the shell's own R (the empirical path folds it in at the reference's R).
-        ``"larch"``: larch's ``path2chi`` (FEFF's complex wavenumber p in the σ² and ΔR
-        terms and a −4pσ²/R phase term); with it the model-free fit's N(Cd–S) of the demo
-        sample comes out ≈ 13 % high (2.93 for 2.6) even without noise, because the Cd–O/Cd–S overlap
-        turns those small differences into a large N shift.
-
-    Returns
-    -------
-    ndarray
-        χ(k), dimensionless.
+def load_feff(folder: str | FilePath) -> list:
+    """The paths (larch FeffPathGroup) of a finished FEFF run, ``feff0001.dat`` first.
 
     Raises
     ------
     InputError
-        Unknown ``formula``.
+        The folder holds no ``feffNNNN.dat``.
     """
-    from scipy.interpolate import CubicSpline
+    from larch.xafs import feffpath
 
-    if formula not in ("equation", "larch"):
-        raise InputError(f"demo: unknown chi formula {formula!r} (use 'equation' or 'larch')")
+    files = sorted(FilePath(folder).glob("feff[0-9][0-9][0-9][0-9].dat"))
+    if not files:
+        raise InputError(f"{folder}: no feffNNNN.dat (see feffrun_feff6l.log)")
+    return [feffpath(str(f)) for f in files]
+
+
+def _atoms(path) -> list[tuple[str, np.ndarray]]:
+    """(element, position in Å) of a FEFF path's atoms, absorber first."""
+    return [(str(g[0]), np.array([float(g[4]), float(g[5]), float(g[6])])) for g in path.geom]
+
+
+def _match(shells: Sequence[Shell], dist: float, element: str | None = None) -> Shell | None:
+    """The shell of bulk distance ``dist`` (Å; and ``element``, when given); else ``None``."""
+    found = [s for s in shells if abs(s.r_bulk - dist) <= MATCH_TOL and (element is None or s.scatterer == element)]
+    return found[0] if found else None
+
+
+def path_parameters(path, shells: Sequence[Shell], bulk_n: Mapping[Shell, float],
+                    de0: float) -> dict | None:
+    """larch ``path2chi`` parameters of one FEFF path in a spectrum with these shells.
+
+    Parameters
+    ----------
+    path : larch FeffPathGroup
+    shells : sequence of Shell
+        The spectrum's shells of this path's structure.
+    bulk_n : mapping of Shell to float
+        Each shell's coordination number in the bulk structure (summed FEFF degeneracy).
+    de0 : float
+        ΔE0 of the path, eV.
+
+    Returns
+    -------
+    dict or None
+        ``{"file", "nleg", "reff", "degen", "s02", "deltar", "sigma2", "e0", "shells"}``;
+        ``None`` when an atom or leg of the path belongs to no shell of the spectrum.
+    """
+    atoms = _atoms(path)
+    by_atom = []
+    for el, pos in atoms[1:]:
+        if not pos.any():  # the absorber visited again (e.g. Cd–O–Cd–O′): no occupancy factor
+            continue
+        sh = _match(shells, float(np.linalg.norm(pos)), el)
+        if sh is None:
+            return None
+        by_atom.append(sh)
+    nleg = len(atoms)
+    if nleg == 2:  # single scattering: the shell's N, R and σ²
+        sh = by_atom[0]
+        s02, deltar, sigma2 = sh.n / bulk_n[sh], sh.r - float(path.reff), sh.sigma2
+    else:
+        # an atom of an outer shell is reached through a bridging atom of an inner one, which
+        # exists when it does (the cluster is connected): the least occupied shell counts; the
+        # atoms of one shell are independent sites: its occupancy to the power of their number
+        s02 = float(min((sh.n / bulk_n[sh]) ** by_atom.count(sh) for sh in set(by_atom)))
+        ring = atoms + [atoms[0]]
+        deltar = sigma2 = 0.0
+        for (ea, pa), (eb, pb) in zip(ring[:-1], ring[1:]):
+            length = float(np.linalg.norm(pb - pa))
+            if not pa.any() or not pb.any():  # a leg from the absorber: its atom's shell
+                sh = _match(shells, length, eb if not pa.any() else ea)
+            else:  # between two scatterers: the shell of that bond type and length, else of that length
+                pair = {ea, eb}
+                el = (pair - {"Cd"}).pop() if "Cd" in pair and len(pair) == 2 else ("Cd" if pair == {"Cd"} else None)
+                sh = _match(shells, length, el) or _match(shells, length)
+            if sh is None:
+                return None
+            deltar += (sh.r - sh.r_bulk) / 2.0   # half path length
+            sigma2 += sh.sigma2 / 4.0            # independent legs
+    return {"file": FilePath(path.filename).name, "nleg": nleg, "reff": float(path.reff),
+            "degen": float(path.degen), "s02": float(s02), "deltar": float(deltar),
+            "sigma2": float(sigma2), "e0": float(de0), "shells": [s.path for s in by_atom]}
+
+
+def spectrum_chi(feff: Mapping[str, Sequence], shells: Sequence[Shell], k: np.ndarray, *,
+                 de0: Mapping[str, float] | None = None,
+                 ms: Sequence[str] | None = None) -> tuple[np.ndarray, list[dict]]:
+    """χ(k) of a spectrum with these shells: Σ larch ``path2chi`` over its FEFF paths.
+
+    Parameters
+    ----------
+    feff : mapping of structure name to list of FeffPathGroup
+        :func:`run_feff` output per structure (``"CdS"``, ``"CdO"``).
+    shells : sequence of Shell
+        The spectrum's shells (N, R in Å, σ² in Å²); S0² = 1.
+    k : ndarray
+        Wavenumbers, Å⁻¹ (values ≤ 0 give χ = 0).
+    de0 : mapping of structure name to float
+        ΔE0 (eV, larch ``e0``) of that structure's paths (default 0).
+    ms : sequence of str or None
+        Structures whose multiple-scattering paths are included (``None``: all).
+
+    Returns
+    -------
+    (ndarray, list of dict)
+        χ(k) (dimensionless, no turn-on) and the parameters of every path used
+        (:func:`path_parameters`, plus ``"structure"``).
+    """
+    from larch.xafs import path2chi
+
+    de0 = dict(de0 or {})
     k = np.asarray(k, dtype=float)
     out = np.zeros_like(k)
     pos = k > 0
+    used: list[dict] = []
     if not pos.any():
-        return out
-    kp = k[pos]
-    for sh in shells:
-        p = paths[sh.structure][sh.index - 1]
-        if formula == "larch":
-            from larch.xafs import path2chi
-
-            # larch overwrites chi[0] by a linear extrapolation: prepend a sacrificial point;
-            # path2chi ignores a ``degen`` keyword (it uses the path's own degeneracy), so N
-            # enters as S0² = N / degen_feff: the amplitude is degen · S0² = N
-            kk = np.concatenate([[0.5 * kp.min()], kp])
-            path2chi(p, k=kk, s02=sh.n / float(p.degen), e0=0.0, deltar=sh.r - float(p.reff),
-                     sigma2=sh.sigma2)
+        return out, used
+    # larch overwrites chi[0] by a linear extrapolation: prepend a sacrificial point
+    kk = np.concatenate([[0.5 * k[pos].min()], k[pos]])
+    for structure in sorted({s.structure for s in shells}):
+        mine = [s for s in shells if s.structure == structure]
+        paths = feff[structure]
+        bulk_n = {}
+        for s in mine:
+            ss = [p for p in paths if int(p.nleg) == 2 and abs(float(p.reff) - s.r_bulk) <= MATCH_TOL
+                  and _atoms(p)[1][0] == s.scatterer]
+            if not ss:
+                raise InputError(f"demo: no FEFF single-scattering path for shell {s.path} "
+                                 f"({s.scatterer} at {s.r_bulk} Å in {structure})")
+            bulk_n[s] = float(sum(float(p.degen) for p in ss))
+        for p in paths:
+            if ms is not None and structure not in ms and int(p.nleg) > 2:
+                continue
+            par = path_parameters(p, mine, bulk_n, de0.get(structure, 0.0))
+            if par is None:
+                continue
+            # path2chi takes the amplitude as degen · s02 (a ``degen`` keyword is ignored)
+            path2chi(p, k=kk, s02=par["s02"], e0=par["e0"], deltar=par["deltar"], sigma2=par["sigma2"])
             out[pos] += np.asarray(p.chi, dtype=float)[1:]
-            continue
-        f = p._feffdat
-        amp = CubicSpline(f.k, f.amp)(kp)
-        pha = CubicSpline(f.k, f.pha)(kp)
-        lam = CubicSpline(f.k, f.lam)(kp)
-        out[pos] += (sh.n * amp / (kp * sh.r ** 2) * np.exp(-2.0 * sh.r / lam)
-                     * np.exp(-2.0 * sh.sigma2 * kp ** 2) * np.sin(2.0 * kp * sh.r + pha))
-    return out
+            used.append({"structure": structure, **par})
+    return out, used
 
 
 # ----------------------------------------------------------------------------- μ(E)
@@ -442,8 +530,8 @@ INFO_FIELD = "Xasmpi.simulation"
 
 
 def write_xdi(path: str | FilePath, energy: np.ndarray, mu: np.ndarray, *, name: str,
-              truth: dict, info: dict, comment: str) -> None:
-    """Write a simulated μ(E) as an XDI 1.0 file with columns ``energy mu``.
+              truth: dict, info: dict, comment: str, simulated: bool = True) -> None:
+    """Write a simulated μ(E) (or a mixture of measured ones) as an XDI 1.0 file, columns ``energy mu``.
 
     Parameters
     ----------
@@ -458,26 +546,31 @@ def write_xdi(path: str | FilePath, energy: np.ndarray, mu: np.ndarray, *, name:
         JSON-able description of the simulation, in the ``# Xasmpi.simulation:`` field.
     comment : str
         One line after ``# SIMULATED by xasmpi`` in the comment block.
+    simulated : bool
+        ``False`` for a mixture of measured spectra (:func:`xasmpi.testing.write_mixture`): the
+        header says ``MIXTURE of measured spectra`` instead of ``SIMULATED``.
     """
     from xasmpi import __version__
 
+    what = "SIMULATED" if simulated else "mixture of measured spectra"
     head = [
         "# XDI/1.0 xasmpi-demo/1",
         "# Column.1: energy eV",
         "# Column.2: mu",
         "# Element.symbol: Cd",
         "# Element.edge: K",
-        "# Mono.name: Si(311) (simulated)",
-        "# Mono.d_spacing: 1.637418",
-        f"# Sample.name: {name} (SIMULATED)",
-        "# Facility.name: none (simulated data)",
-        "# Beamline.name: none (simulated data)",
-        "# Xasmpi.simulated: true",
+        f"# Mono.name: {'Si(311) (simulated)' if simulated else 'Si(220) (source scans)'}",
+        f"# Sample.name: {name} ({what})",
+        f"# Facility.name: {'none (simulated data)' if simulated else 'SSRL (source scans)'}",
+        f"# Beamline.name: {'none (simulated data)' if simulated else '4-3 (source scans)'}",
+        f"# Xasmpi.simulated: {'true' if simulated else 'false'}",
         f"# Xasmpi.version: {__version__}",
         f"# {TRUTH_FIELD}: {json.dumps(truth, sort_keys=True)}",
         f"# {INFO_FIELD}: {json.dumps(info, sort_keys=True)}",
         "# ///",
-        f"# SIMULATED by xasmpi {__version__} (xasmpi.demo.generate): not measured data.",
+        (f"# SIMULATED by xasmpi {__version__} (xasmpi.demo.generate): not measured data." if simulated else
+         f"# MIXTURE by xasmpi {__version__} (xasmpi.testing.write_mixture) of measured spectra: "
+         "not a measured sample."),
         f"# {comment}",
         "#----",
         "# energy mu",
@@ -513,34 +606,39 @@ def read_truth(path: str | FilePath) -> dict | None:
     return None
 
 
-def _describe(shells: Sequence[Shell]) -> str:
-    return ("true values (S0^2=1, dE0=0): " + ", ".join(
-        f"{s.path} N={s.n:g} R={s.r:g} A sigma2={s.sigma2:g} A^2" for s in shells))
+def _describe(shells: Sequence[Shell], de0: Mapping[str, float]) -> str:
+    return ("true values (S0^2=1): " + ", ".join(
+        f"{s.path} N={s.n:g} R={s.r:g} A sigma2={s.sigma2:g} A^2 dE0={de0.get(s.structure, 0.0):g} eV"
+        for s in shells))
 
 
 # ----------------------------------------------------------------------------- main entry
-def generate(out_dir: str | FilePath, *, seed: int = DEFAULT_SEED, noise: float = DEFAULT_NOISE,
-             reference_noise: float = DEFAULT_REFERENCE_NOISE, formula: str = "equation") -> DemoData:
-    """Write the simulated demo spectra (FEFF-computed) into ``out_dir``.
+def generate(out_dir: str | FilePath, *, seed: int = DEFAULT_SEED,
+             samples: Mapping[str, Sequence[Shell]] | None = None,
+             sample_de0: Mapping[str, Mapping[str, float]] | None = None,
+             noise: Mapping[str, float] | None = None, feff_dir: str | FilePath | None = None) -> DemoData:
+    """Write the simulated spectra (FEFF paths through larch ``path2chi``) into ``out_dir``.
 
     Parameters
     ----------
     out_dir : path-like
-        Folder (created).  Gets ``CdS_ref.xdi``, ``CdO_ref.xdi``, ``MSC_sim.xdi``,
-        ``truth.json`` and ``feff/{CdS,CdO}/``.
+        Folder (created).  Gets ``CdS_ref.xdi``, ``CdO_ref.xdi``, one ``<sample>.xdi`` per
+        sample, ``truth.json`` and (unless ``feff_dir``) ``feff/{CdS,CdO}/``.
     seed : int
         Seed of the noise (``numpy.random.SeedSequence(seed)``, one child per spectrum in
-        the order CdS_ref, CdO_ref, MSC_sim): the same seed gives identical files.
-    noise : float
-        Standard deviation of the Gaussian noise of the sample, in units of its edge step,
-        i.e. ≈ the noise in χ(k) at every k (dimensionless, ≥ 0).  With the default 5e-4,
-        the sample's k²χ is noise-dominated above k ≈ 13 Å⁻¹, as for dilute cluster samples.
-    reference_noise : float
-        The same for the two bulk references.  With the default 2.5e-4, larch's
-        ``estimate_noise`` (R 15–30 Å) gives ε_k ≈ 2.5e-4, the level of real 10 K bulk
-        CdS/CdO Cd K-edge transmission data (1.6–3.7e-4).
-    formula : {"equation", "larch"}
-        How χ(k) is computed from the FEFF paths (:func:`shell_chi`).
+        the order CdS_ref, CdO_ref, then the samples): the same seed gives identical files.
+    samples : mapping of str to sequence of Shell
+        Sample name → its shells (default :data:`SAMPLE_SHELLS`: ``MSC_sim``).
+    sample_de0 : mapping of str to mapping of str to float
+        Sample name → ΔE0 (eV) of its CdS and CdO paths (default :data:`SAMPLE_DE0`, 0 for
+        samples not there).
+    noise : mapping of str to float
+        Spectrum name → σ of the Gaussian noise in units of its edge step, ≈ the noise in
+        χ(k) (dimensionless, ≥ 0).  Missing names get :data:`NOISE` (the larch
+        ``estimate_noise`` level of the real scans; samples: that of CdS_10K_01).
+    feff_dir : path-like
+        Reuse the FEFF runs in ``feff_dir/{CdS,CdO}`` (written by an earlier call) instead of
+        running FEFF again.
 
     Returns
     -------
@@ -549,38 +647,52 @@ def generate(out_dir: str | FilePath, *, seed: int = DEFAULT_SEED, noise: float 
     Raises
     ------
     InputError
-        Negative noise, or FEFF failed.
+        Negative noise, a reserved sample name, or FEFF failed.
     """
-    if not (noise >= 0 and reference_noise >= 0):
-        raise InputError(f"demo: noise must be >= 0 (got noise={noise}, reference_noise={reference_noise})")
-    if formula not in ("equation", "larch"):
-        raise InputError(f"demo: unknown chi formula {formula!r} (use 'equation' or 'larch')")
+    samples = dict(SAMPLE_SHELLS if samples is None else samples)
+    sample_de0 = dict(SAMPLE_DE0 if sample_de0 is None else sample_de0)
+    noise = dict(noise or {})
+    for name in samples:
+        if name in REFERENCE_SHELLS:
+            raise InputError(f"demo: sample name {name!r} is a reference's name")
+    order = [(n, "reference", REFERENCE_SHELLS[n]) for n in REFERENCE_SHELLS]
+    order += [(n, "sample", tuple(sh)) for n, sh in samples.items()]
+    sigma = {n: float(noise.get(n, NOISE.get(n, NOISE["MSC_sim"]))) for n, _, _ in order}
+    bad = {n: v for n, v in sigma.items() if not v >= 0}
+    if bad:
+        raise InputError(f"demo: noise must be >= 0 (got {bad})")
     out = FilePath(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    feff_dirs = {s: out / "feff" / s for s in LATTICE}
-    paths = {s: run_feff(s, d) for s, d in feff_dirs.items()}
+    if feff_dir is not None:
+        feff_dirs = {s: FilePath(feff_dir) / s for s in FEFF_STRUCTURES}
+        feff = {s: load_feff(d) for s, d in feff_dirs.items()}
+    else:
+        feff_dirs = {s: out / "feff" / s for s in FEFF_STRUCTURES}
+        feff = {s: run_feff(s, d) for s, d in feff_dirs.items()}
 
-    energy = energy_grid()
     kgrid = np.arange(int(round(KMAX / KSTEP)) + 1) * KSTEP
-    rngs = [np.random.default_rng(ss) for ss in np.random.SeedSequence(seed).spawn(3)]
+    rngs = [np.random.default_rng(ss) for ss in np.random.SeedSequence(seed).spawn(len(order))]
     specs: dict[str, DemoSpectrum] = {}
-    order = [("CdS_ref", "reference", REFERENCE_SHELLS["CdS_ref"], reference_noise),
-             ("CdO_ref", "reference", REFERENCE_SHELLS["CdO_ref"], reference_noise),
-             ("MSC_sim", "sample", SAMPLE_SHELLS["MSC_sim"], noise)]
-    for (name, role, shells, sig), rng in zip(order, rngs):
-        def chi_of_k(k, shells=shells):
-            return shell_chi(paths, shells, k, formula=formula) * turn_on(k)
-
-        jump = EDGE_STEPS[name]
-        mu = mu_from_chi(energy, chi_of_k, edge_step=jump, pre_edge=PRE_EDGE[name])
-        mu = mu + rng.normal(0.0, sig * jump, size=mu.shape)
+    for (name, role, shells), rng in zip(order, rngs):
+        de0 = {s: float(v) for s, v in sample_de0.get(name, {}).items()} if role == "sample" else {}
+        e0 = EDGES.get(name, E0)
+        ms = SAMPLE_MS if role == "sample" else None
+        chi, used = spectrum_chi(feff, shells, kgrid, de0=de0, ms=ms)
+        chi = chi * turn_on(kgrid)
+        jump = EDGE_STEPS.get(name, EDGE_STEPS["MSC_sim"])
+        energy = energy_grid(e0=e0)
+        mu = mu_from_chi(energy, lambda k: spectrum_chi(feff, shells, k, de0=de0, ms=ms)[0] * turn_on(k), e0=e0,
+                         edge_step=jump,
+                         pre_edge=PRE_EDGE.get(name, PRE_EDGE["MSC_sim"]))
+        mu = mu + rng.normal(0.0, sigma[name] * jump, size=mu.shape)
         spec = DemoSpectrum(name=name, role=role, file=str(out / f"{name}.xdi"), shells=tuple(shells),
-                            energy=energy, mu=mu, k=kgrid, chi=chi_of_k(kgrid), e0=E0,
-                            edge_step=jump, noise=float(sig), formula=formula)
+                            de0=de0, paths=tuple(used), energy=energy, mu=mu, k=kgrid, chi=chi, e0=e0,
+                            edge_step=jump, noise=sigma[name])
         what = "bulk reference" if role == "reference" else "MSC-like sample"
         write_xdi(spec.file, energy, mu, name=name, truth=spec.truth(), info=spec.info(),
-                  comment=f"{what} from FEFF6 paths; {_describe(shells)}; "
-                          f"noise sigma={sig:g} x edge step; seed={seed}")
+                  comment=f"{what} from FEFF6 paths ({len(used)} with multiple scattering) through larch "
+                          f"path2chi; {_describe(shells, de0)}; noise sigma={sigma[name]:g} x edge step; "
+                          f"seed={seed}")
         specs[name] = spec
     data = DemoData(out_dir=str(out), seed=seed, spectra=specs, truth_file=str(out / "truth.json"),
                     feff_dirs={s: str(d) for s, d in feff_dirs.items()})
