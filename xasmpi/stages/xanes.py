@@ -149,7 +149,11 @@ def run_batch(tasks: list[Task], ctx: dict) -> list[TaskResult]:
             if wd.exists():
                 shutil.rmtree(wd)  # a previous attempt was interrupted or failed
             res = run_fdmnes(t.payload["input"], wd, binary=ctx["binary"], timeout=ctx["timeout"])
-            out.append(TaskResult(t.index, OK, {"mu": res.on_grid(ctx["grid"]), "epsii": np.float64(res.epsii)},
+            mu = res.on_grid(ctx["grid"])
+            # a spectrum the comparison cannot normalise is a failed task, not a failed campaign
+            from xasmpi.xanes.compare import normalize
+            normalize(ctx["grid"], mu, name=f"FDMNES spectrum in {wd} (check xanes.emin/emax)")
+            out.append(TaskResult(t.index, OK, {"mu": mu, "epsii": np.float64(res.epsii)},
                                   "", time.monotonic() - t0))
         except Exception as exc:  # recorded as failed (with FDMNES's stderr tail); the campaign goes on
             out.append(failed(t.index, f"{t.payload['candidate']} absorber {t.payload['absorber']}: {exc}",
