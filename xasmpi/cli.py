@@ -22,7 +22,7 @@ from xasmpi.errors import XasmpiError
 
 COMMANDS = (
     "run", "summary", "doctor", "jobscript", "demo", "report",
-    "stoich", "angle", "angles", "cluster", "rank",
+    "stoich", "angle", "angles", "cluster", "rank", "compare",
 )
 
 

@@ -1,0 +1,150 @@
+"""``xasmpi compare RESULTS.h5 A B [--out DIR]``: two samples compared (isomers, a temperature series).
+
+Per fitted parameter: the shift of the replicate distributions with its significance (replicates
+⊕ systematic term), the overlap coefficient, and the difference of the two wavelet maps
+(:mod:`xasmpi.analysis.series`).  Prints a Markdown table; with ``--out`` writes
+``compare_<A>_<B>.md``, ``.csv`` and a figure (parameter distributions, wavelet difference).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+COLUMNS = ("parameter", "mean_a", "sd_a", "sys_a", "mean_b", "sd_b", "sys_b", "shift", "sigma", "z", "p",
+           "significant", "ovl")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("compare", help="compare two fitted samples: shifts, significance, overlap, wavelet difference",
+                       description="Two samples of one results file (e.g. MSC-311 vs MSC-322): per parameter the "
+                                   "shift B - A with z and p from the replicates and the systematic term, the "
+                                   "overlap coefficient, and |W_B| - |W_A| of their wavelet maps.")
+    p.add_argument("results", help="results HDF5 file")
+    p.add_argument("a", help="first sample")
+    p.add_argument("b", help="second sample")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level, two-sided (default 0.05)")
+    p.add_argument("--shared-systematics", action="store_true",
+                   help="the systematic terms of A and B are fully correlated (same references and settings)")
+    p.add_argument("--out", metavar="DIR", help="write the table (Markdown + CSV) and the figure here")
+    p.add_argument("--formats", default="png,pdf", help="figure formats (default png,pdf)")
+    p.set_defaults(func=run)
+
+
+def read_pair(path, a: str, b: str) -> dict:
+    """Replicates, systematic terms and wavelet maps of samples ``a`` and ``b``."""
+    import numpy as np
+
+    from xasmpi.errors import ResultsError
+    from xasmpi.store.results import open_results, parameter_uncertainties, read_replicate_columns
+
+    out = {}
+    with open_results(path) as f:
+        for s in (a, b):
+            g = f.get(f"exafs/{s}")
+            if g is None:
+                raise ResultsError(f"{path}: no sample '{s}' under /exafs")
+            unc = parameter_uncertainties(g)
+            w = g.get("wavelet")
+            out[s] = {"sys": {n: u.sys for n, u in unc.items()}, "cols": list(unc),
+                      "wavelet": None if w is None else (w["k"][()], w["r"][()], w["modulus"][()])}
+        simulated = bool(f.attrs.get("simulated", False))
+    for s in (a, b):
+        vals, _, _ = read_replicate_columns(str(path), s, out[s]["cols"])
+        out[s]["reps"] = {n: np.asarray(v) for n, v in vals.items()}
+    out["simulated"] = simulated
+    return out
+
+
+def table(shifts) -> list[dict]:
+    return [{"parameter": s.name, **{k: getattr(s, k) for k in COLUMNS[1:]}} for s in shifts]
+
+
+def _fmt(v) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return "" if not math.isfinite(v) else f"{v:.4g}"
+    return str(v)
+
+
+def figure(data: dict, a: str, b: str, shifts, wdiff, out: Path, formats) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    n = len(shifts)
+    ncol = min(4, n) + (1 if wdiff is not None else 0)
+    nrow = math.ceil(n / 4)
+    fig = plt.figure(figsize=(3.6 * ncol, 3.0 * nrow))
+    for i, s in enumerate(shifts):
+        ax = fig.add_subplot(nrow, ncol, (i // 4) * ncol + i % 4 + 1)
+        vals = {nm: data[nm]["reps"][s.name][np.isfinite(data[nm]["reps"][s.name])] for nm in (a, b)}
+        edges = np.histogram_bin_edges(np.concatenate(list(vals.values())), bins=60)
+        for name, c in ((a, "C0"), (b, "C1")):
+            ax.hist(vals[name], bins=edges, alpha=0.5, color=c, label=name)
+        ax.set_title(f"{s.name}: Δ = {s.shift:.3g} ± {s.sigma:.2g}\nz = {s.z:.1f}, p = {s.p:.2g}, OVL = {s.ovl:.2f}"
+                     + (" *" if s.significant else ""), fontsize=8)
+        ax.tick_params(labelsize=7)
+        if i == 0:
+            ax.legend(fontsize=7)
+    if wdiff is not None:
+        ax = fig.add_subplot(1, ncol, ncol)
+        lim = float(np.abs(wdiff.diff).max()) or 1.0
+        im = ax.pcolormesh(wdiff.k, wdiff.r, wdiff.diff, cmap="RdBu_r", vmin=-lim, vmax=lim, shading="auto")
+        ax.plot([wdiff.peak_k], [wdiff.peak_r], "k+", ms=10)
+        ax.set_xlabel("k (Å⁻¹)")
+        ax.set_ylabel("R (Å, not phase-corrected)")
+        ax.set_title(f"|W({b})| − |W({a})|", fontsize=9)
+        fig.colorbar(im, ax=ax)
+    if data.get("simulated"):
+        fig.suptitle("SIMULATED DATA", color="r")
+    fig.tight_layout()
+    files = []
+    for fmt in formats:
+        p = out / f"compare_{a}_{b}.{fmt}"
+        fig.savefig(p, dpi=120)
+        files.append(p)
+    plt.close(fig)
+    return files
+
+
+def run(args) -> int:
+    from xasmpi.analysis.series import compare_samples, wavelet_difference
+    from xasmpi.errors import InputError
+
+    data = read_pair(args.results, args.a, args.b)
+    shifts = compare_samples(data[args.a]["reps"], data[args.b]["reps"], sys_a=data[args.a]["sys"],
+                             sys_b=data[args.b]["sys"], alpha=args.alpha,
+                             shared_systematics=args.shared_systematics)
+    wa, wb = data[args.a]["wavelet"], data[args.b]["wavelet"]
+    wdiff = None
+    if wa is not None and wb is not None:
+        try:
+            wdiff = wavelet_difference(wa[0], wa[1], wa[2], wb[2])
+        except InputError as exc:
+            print(f"xasmpi compare: no wavelet difference ({exc})")
+    rows = table(shifts)
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |" for r in rows]
+    if wdiff is not None:
+        lines += ["", f"Wavelet: largest |W({args.b})| − |W({args.a})| = {wdiff.diff.flat[abs(wdiff.diff).argmax()]:+.3g} "
+                      f"at k = {wdiff.peak_k:.2f} Å⁻¹, R = {wdiff.peak_r:.2f} Å"]
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = f"compare_{args.a}_{args.b}"
+        (out / f"{stem}.md").write_text(("**SIMULATED DATA**\n\n" if data["simulated"] else "") + text)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(COLUMNS))
+        w.writeheader()
+        w.writerows(rows)
+        (out / f"{stem}.csv").write_text(buf.getvalue())
+        files = figure(data, args.a, args.b, shifts, wdiff, out, tuple(args.formats.split(",")))
+        print("written: " + ", ".join(str(p) for p in [out / f"{stem}.md", out / f"{stem}.csv", *files]))
+    return 0
