@@ -1,5 +1,7 @@
-"""Systematics stage on a real-data mixture: the variations planned, refits that re-extract the
-paths, a non-zero systematic term, totals, the summary JSON keys and Table 1's columns."""
+"""Systematics stage on a real-data mixture made at the μ(E) level (so its E0 differs from each
+reference's by 1-2 eV, the issue's hard case): the variations planned, refits that re-extract
+the paths, a non-zero systematic term, totals that cover the known N, the summary JSON keys and
+Table 1's columns."""
 from __future__ import annotations
 
 import json
@@ -32,8 +34,9 @@ role = "reference"
 alternatives = ["{lib}/CdO_10K_02.xdi"]
 [[spectra]]
 name = "mix"
-file = "mix.chi"
-format = "chi"
+file = "mix.dat"
+format = "ascii"
+absorbance = "mu"
 [[paths]]
 name = "Cd-O"
 reference = "CdO_ref"
@@ -65,13 +68,10 @@ rmin = 1.2
 rmax = 3.5
 replicates = {reps}
 chunk = 30
-[fit.systematics]
-kmin_shift = 0.0
-kweights = [{kw}]
-"""
+{systematics}"""
 
 
-def _write(tmp, *, reps=30, kw="2"):
+def _write(tmp, *, reps=30, systematics=""):
     from xasmpi.exafs.io import read_spectrum
     from xasmpi.exafs.reduce import ReductionSettings, reduce_spectrum
 
@@ -79,16 +79,17 @@ def _write(tmp, *, reps=30, kw="2"):
     st = ReductionSettings(kmax=14.0)
     a = reduce_spectrum(read_spectrum(lib / "CdS_10K_02.xdi"), st)
     b = reduce_spectrum(read_spectrum(lib / "CdO_10K_02.xdi"), st)
-    np.savetxt(tmp / "mix.chi", np.c_[a.k, X * a.chi + (1 - X) * b.chi], header="k chi")
+    mu = X * a.norm + (1 - X) * np.interp(a.energy, b.energy, b.norm)  # normalised μ(E) mixture
+    np.savetxt(tmp / "mix.dat", np.c_[a.energy, mu], header="energy mu")
     job = tmp / "job.toml"
-    job.write_text(JOB.format(lib=lib, reps=reps, kw=kw))
+    job.write_text(JOB.format(lib=lib, reps=reps, systematics=systematics))
     return job
 
 
 def test_variations_of_a_job(tmp_path):
     from xasmpi.stages.systematics import variations, varied_job
 
-    job = load_job(_write(tmp_path, kw="1, 2, 3"))
+    job = load_job(_write(tmp_path, systematics="[fit.systematics]\nkmin_shift = 0.0\n"))
     assert job.fit.e0 == "per-reference" and job.fit.mode == "noise"  # the defaults
     vs = variations(job, {"CdS_ref": 26711.0, "CdO_ref": 26712.5})
     labels = [v.label for v in vs]
@@ -126,7 +127,9 @@ def test_systematic_term_present_nonzero_and_total_covers_it(campaign):
     out, s = campaign
     smp = s["samples"]["mix"]
     assert smp["e0_mode"] == "group" and set(smp["e0"]) == {"CdS_ref", "CdO_ref"}
-    assert smp["systematics"]["ok"] == len(smp["systematics"]["variations"]) == 12
+    # the defaults: E0 ±1 eV of 2 references, fit rmin/rmax ±0.1 Å, CdO's inner edge ±0.1 Å,
+    # kmin ±0.5, kmax −2, k weight 1 and 3, CdO's alternative scan
+    assert smp["systematics"]["ok"] == len(smp["systematics"]["variations"]) == 16
     keys = {f"{p}_{t}" for p in ("N", "sigma2") for t in ("best", "stderr", "mean", "sd", "sys", "total_sd", "flags")}
     truth = {"Cd-S": 4 * X, "Cd-O": 6 * (1 - X), "Cd-Cd": 12 * (1 - X)}
     for path, d in smp["paths"].items():
@@ -134,13 +137,13 @@ def test_systematic_term_present_nonzero_and_total_covers_it(campaign):
         assert d["N_sys"] > 0 and d["N_total_sd"] >= d["N_sd"] > 0
         assert d["N_total_sd"] == pytest.approx(np.hypot(d["N_sd"], d["N_sys"]))
         assert d["N_flags"] == [] and d["N_stderr"] > 0
-        # the systematic term is what makes the interval honest: the bootstrap sd alone misses the truth
+        # the systematic term is what makes the interval honest (the bootstrap sd alone is ~10x smaller)
         assert abs(d["N_best"] - truth[path]) <= 2 * d["N_total_sd"], path
     for g in ("CdS_ref", "CdO_ref"):  # E0 ±1 eV of a reference moves its ΔE0 by about 1 eV
         assert 0.5 < smp["e0"][g]["dE0_sys"] < 2.0
     with h5py.File(out, "r") as f:
         sg = f["exafs/mix/systematics"]
-        assert sg["params"].shape == (12, 8) and np.all(sg["status"][:] == 1)
+        assert sg["params"].shape == (16, 8) and np.all(sg["status"][:] == 1)
         assert "largest" in sg.attrs["rule"] or "max" in sg.attrs["rule"]
         assert json.loads(sg.attrs["variations"])[0]["label"] == "E0(CdO_ref) +1 eV"
 
@@ -197,6 +200,6 @@ def test_rerun_resumes_the_refits_from_the_journal(campaign):
     with h5py.File(out, "r") as f:
         before = f["exafs/mix/systematics/params"][()]
     p = run_cli(["run", out.parent / "job.toml"], cwd=out.parent, check=True, timeout=900)
-    assert "stage systematics: 12 tasks, 12 already done (0 failed), 0 to run" in p.stderr + p.stdout
+    assert "stage systematics: 16 tasks, 16 already done (0 failed), 0 to run" in p.stderr + p.stdout
     with h5py.File(out, "r") as f:
         np.testing.assert_array_equal(f["exafs/mix/systematics/params"][()], before)
