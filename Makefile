@@ -3,6 +3,8 @@ SHELL := /bin/bash
 VENV  ?= .venv
 NP    ?= 2
 MPIRUN_FLAGS := --oversubscribe $(if $(filter 0,$(shell id -u)),--allow-run-as-root,)
+# pip installs the tested versions of constraints.txt (make XASMPI_CONSTRAINTS= ... to drop them)
+export XASMPI_CONSTRAINTS ?= $(CURDIR)/constraints.txt
 
 .PHONY: demo test test-fast bench setup clean-venv
 

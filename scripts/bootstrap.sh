@@ -12,6 +12,9 @@ VENV="${XASMPI_VENV:-$here/.venv}"
 PY="${PYTHON:-python3}"
 extras="${1:-}"
 log() { printf '[bootstrap] %s\n' "$*"; }
+# tested dependency versions (constraints.txt); XASMPI_CONSTRAINTS= (empty) installs without them
+CONSTRAINTS="${XASMPI_CONSTRAINTS-$here/constraints.txt}"
+if [ -n "$CONSTRAINTS" ]; then export PIP_CONSTRAINT="$CONSTRAINTS"; fi
 
 # 1. System Open MPI and parallel HDF5 ------------------------------------------------------
 need_pkgs=()
@@ -64,6 +67,7 @@ fi
 # 6. xasmpi itself (editable) and its Python dependencies (with the relax extra: CHGNet) ---------
 stamp="$VENV/.xasmpi-installed"
 if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || \
+   { [ -n "$CONSTRAINTS" ] && [ "$CONSTRAINTS" -nt "$stamp" ]; } || \
    ! vpy -c 'import chgnet' 2>/dev/null || \
    { [ "$extras" = "--test" ] && ! vpy -c 'import pytest' 2>/dev/null; }; then
   log "installing xasmpi and dependencies"
