@@ -82,3 +82,33 @@ def test_isomers_differing_in_second_shell_n(zb_paths):
     d = wavelet_difference(k, ra, np.abs(wa), np.abs(wb))
     assert 3.3 < d.peak_r < 4.3  # the Cd-Cd shell at 4.11 Å appears at ~3.8 Å uncorrected
     assert d.diff.max() > 0  # more Cd-Cd in MSC-322
+
+
+def test_joint_fit_of_a_temperature_series_with_shared_n(zb_paths):
+    """Three simulated temperatures: N(Cd–S) = 4 and N(Cd–Cd) = 12 shared, σ² rising with T."""
+    from xasmpi.analysis.series import joint_fit
+    from xasmpi.exafs.model import FitSpace, Param, PathModel
+
+    space = FitSpace(kind="q", kmin=2.5, kmax=14.0, kweight=2, rmin=1.2, rmax=4.4)
+    model = PathModel.build(zb_paths, space=space,
+                            n=[Param(4.0, True, 0.0, 12.0), Param(12.0, True, 0.0, 24.0)],
+                            sigma2=[Param(0.005, True, 0.0, 0.03), Param(0.008, True, 0.0, 0.03)])
+    truth = {"10K": (0.0030, 0.0060), "150K": (0.0045, 0.0095), "300K": (0.0065, 0.0140)}
+    rng = np.random.default_rng(5)
+    data = {t: model.evaluate(np.array([[4.0, 12.0, s1, s2]]))[0] + rng.normal(0.0, 0.0005, model.nk)
+            for t, (s1, s2) in truth.items()}
+    jf = joint_fit({t: model for t in truth}, data, shared=("n_Cd-S", "n_Cd-Cd"))
+    n_s, e_s = jf.value("n_Cd-S")
+    n_cd, e_cd = jf.value("n_Cd-Cd")
+    print(f"joint: N(Cd-S) {n_s:.3f} ± {e_s:.3f}, N(Cd-Cd) {n_cd:.2f} ± {e_cd:.2f}; sigma2 "
+          + ", ".join(f"{t}: {jf.value('sigma2_Cd-S', t)[0]:.5f}/{jf.value('sigma2_Cd-Cd', t)[0]:.5f}" for t in truth)
+          + "; R-factors " + ", ".join(f"{t} {jf.rfactor[t]:.2g}" for t in truth))
+    assert n_s == pytest.approx(4.0, rel=0.03) and n_cd == pytest.approx(12.0, rel=0.08)
+    s_s = [jf.value("sigma2_Cd-S", t)[0] for t in truth]
+    s_cd = [jf.value("sigma2_Cd-Cd", t)[0] for t in truth]
+    assert s_s == sorted(s_s) and s_cd == sorted(s_cd)  # σ² rises with temperature
+    for (t, (a, b)), x, y in zip(truth.items(), s_s, s_cd):
+        assert x == pytest.approx(a, abs=0.0004) and y == pytest.approx(b, abs=0.0015)
+    rows = jf.table()
+    assert [r["dataset"] for r in rows] == list(truth) and all(r["rfactor"] < 0.01 for r in rows)
+    assert len(jf.names) == 2 + 2 * 3  # shared N once, σ² per data set

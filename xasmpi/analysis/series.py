@@ -156,3 +156,129 @@ def wavelet_difference(k, r, mod_a, mod_b, *, normalised: bool = False) -> Wavel
     d = mb - ma
     i, j = np.unravel_index(int(np.argmax(np.abs(d))), d.shape)
     return WaveletDifference(k=k, r=r, diff=d, peak_k=float(k[j]), peak_r=float(r[i]), normalised=normalised)
+
+
+@dataclass(frozen=True)
+class JointFit:
+    """Several data sets fitted together, some parameters shared.
+
+    Attributes
+    ----------
+    datasets : tuple of str
+    names : tuple of str
+        Free parameters: a shared one under its model name (``n_Cd-S``), the others as
+        ``<name>@<dataset>``.
+    params, stderr : ndarray
+        Best values and standard errors (Jacobian, scaled by √(χ²/ν) with ν = Σ N_idp − p).
+    shared : tuple of str
+    ssr, rfactor, n_idp : dict
+        Per data set: fit-space SSR, R-factor SSR/Σ y², independent points.
+    """
+
+    datasets: tuple
+    names: tuple
+    params: np.ndarray = field(repr=False)
+    stderr: np.ndarray = field(repr=False)
+    shared: tuple
+    ssr: dict = field(hash=False)
+    rfactor: dict = field(hash=False)
+    n_idp: dict = field(hash=False)
+
+    def value(self, name: str, dataset: str | None = None) -> tuple[float, float]:
+        """(value, stderr) of a model parameter for a data set (shared ones need no data set)."""
+        key = name if name in self.shared else f"{name}@{dataset}"
+        i = self.names.index(key)
+        return float(self.params[i]), float(self.stderr[i])
+
+    def table(self) -> list[dict]:
+        """One row per data set: every parameter's value and error, its SSR and R-factor."""
+        rows = []
+        for d in self.datasets:
+            row = {"dataset": d, "rfactor": self.rfactor[d], "ssr": self.ssr[d]}
+            for n in self.names:
+                base, _, ds = n.partition("@")
+                if not ds or ds == d:
+                    row[base], row[f"{base}_err"] = self.value(base, d)
+            rows.append(row)
+        return rows
+
+
+def joint_fit(models: Mapping[str, object], data: Mapping[str, np.ndarray], *, shared=(),
+              starts: Mapping[str, np.ndarray] | None = None) -> JointFit:
+    """Fit several data sets at once, parameters named in ``shared`` common to all.
+
+    Parameters
+    ----------
+    models : mapping
+        Data set -> :class:`~xasmpi.exafs.model.PathModel` (each in its own fit space).
+    data : mapping
+        Data set -> χ(k) on the model grid.
+    shared : sequence of str
+        Model parameter names (``n_Cd-S``, ``de0_CdS_bulk`` …) that every model has and that
+        take one value for all data sets (e.g. N across a temperature series); the others are
+        fitted per data set (e.g. σ²).
+    starts : mapping, optional
+        Data set -> start vector (default: each data set's own global fit, :func:`xasmpi.exafs.fit.fit`).
+
+    Returns
+    -------
+    JointFit
+        Bounded least squares (scipy ``least_squares``) on the concatenated fit-space residuals.
+    """
+    from scipy.optimize import least_squares
+
+    from xasmpi.exafs.fit import DESettings, fit
+
+    sets = list(models)
+    if not sets or set(sets) != set(data):
+        raise InputError(f"joint fit: models {sets} and data {list(data)} must name the same data sets")
+    shared = tuple(shared)
+    for s in shared:
+        for d in sets:
+            if s not in models[d].names:
+                raise InputError(f"joint fit: shared parameter '{s}' is not free in the model of {d}")
+    names, lo, hi, where = [], [], [], {}
+    for s in shared:
+        b = np.array([models[d].bounds[models[d].names.index(s)] for d in sets])
+        names.append(s)
+        lo.append(b[:, 0].max())
+        hi.append(b[:, 1].min())
+    for d in sets:
+        m = models[d]
+        where[d] = []
+        for j, n in enumerate(m.names):
+            if n in shared:
+                where[d].append(shared.index(n))
+            else:
+                where[d].append(len(names))
+                names.append(f"{n}@{d}")
+                lo.append(m.bounds[j, 0])
+                hi.append(m.bounds[j, 1])
+    lo, hi = np.array(lo), np.array(hi)
+    if np.any(lo >= hi):
+        raise InputError("joint fit: the bounds of a shared parameter do not overlap between data sets")
+    ys = {d: models[d].transform(models[d].check_data(data[d])) for d in sets}
+    x0 = np.zeros(len(names))
+    cnt = np.zeros(len(names))
+    for d in sets:
+        st = starts[d] if starts and d in starts else fit(models[d], data[d], settings=DESettings(seed=0)).params
+        np.add.at(x0, where[d], st)
+        np.add.at(cnt, where[d], 1.0)
+    x0 = np.clip(x0 / cnt, lo + 1e-6 * (hi - lo), hi - 1e-6 * (hi - lo))
+
+    def resid(x):
+        return np.concatenate([ys[d] - models[d].transform(models[d].evaluate(x[where[d]][None])[0]) for d in sets])
+
+    sol = least_squares(resid, x0, bounds=(lo, hi), method="trf", x_scale=hi - lo, max_nfev=2000)
+    x = sol.x
+    ssr, rf, nidp = {}, {}, {}
+    for d in sets:
+        r = ys[d] - models[d].transform(models[d].evaluate(x[where[d]][None])[0])
+        ssr[d], rf[d], nidp[d] = float(r @ r), float(r @ r / (ys[d] @ ys[d])), float(models[d].space.n_idp)
+    dof = sum(nidp.values()) - len(names)
+    jtj = sol.jac.T @ sol.jac
+    stderr = np.full(len(names), np.nan)
+    if dof > 0 and np.linalg.matrix_rank(jtj) == len(names):
+        stderr = np.sqrt(np.diag(np.linalg.inv(jtj)) * sum(ssr.values()) / dof)
+    return JointFit(datasets=tuple(sets), names=tuple(names), params=x, stderr=stderr, shared=shared, ssr=ssr,
+                    rfactor=rf, n_idp=nidp)
