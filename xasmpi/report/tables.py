@@ -313,10 +313,17 @@ _T1_TERMS = (("best", "best fit"), ("stderr", "stderr"), ("mean", "mean"), ("sd"
              ("total", "total"))
 TABLE1_COLUMNS = (["sample", "path"] + [f"{c}_{t}" for _, c, _ in _T1_PARS for t, _ in _T1_TERMS]
                   + ["de0_group", "de0_best", "de0_stderr", "de0_total", "flags", "mode",
-                     "ssr_model_free", "ssr_feff_route", "n_replicates", "source"])
+                     "ssr_model_free", "ssr_feff_route", "n_free_model_free", "n_free_feff_route",
+                     "n_replicates", "source"])
 TABLE1_LABELS = (["sample", "path"] + [f"{lab} {tl}" for _, _, lab in _T1_PARS for _, tl in _T1_TERMS]
                  + ["ΔE0 group", "ΔE0 best (eV)", "ΔE0 stderr (eV)", "ΔE0 total (eV)", "flags", "replicate mode",
-                    "SSR model-free", "SSR FEFF-route", "replicates ok", "source"])
+                    "SSR model-free", "SSR FEFF-route", "free parameters model-free", "free parameters FEFF-route",
+                    "replicates ok", "source"])
+
+
+def _attr_int(g: h5py.Group, group: str, attr: str) -> int | None:
+    v = _attr_float(g, group, attr)
+    return None if v is None else int(v)
 
 
 def _uncertainties(g: h5py.Group) -> dict:
@@ -365,6 +372,7 @@ def table1(f: h5py.File) -> Table:
             if (p, "r") in st.values:
                 any_r = True
             row = {"sample": s, "path": p, "ssr_model_free": ssr_mf, "ssr_feff_route": ssr_ff,
+                   "n_free_model_free": _attr_int(g, "fit", "n_free"), "n_free_feff_route": _attr_int(g, "feff", "n_free"),
                    "n_replicates": st.n_ok, "source": st.source, "mode": mode or None}
             flags = []
             for par, col, lab in _T1_PARS:

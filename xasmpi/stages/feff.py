@@ -77,7 +77,7 @@ def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
         kw = model.space.kweight
         k = model.k
         f.attrs.update({"ssr": res.ssr, "ssr_k2": res.ssr_k2, "redchi_larch": res.redchi_larch,
-                        "rfactor": res.rfactor_larch, "nfev": res.nfev,
+                        "rfactor": res.rfactor_larch, "nfev": res.nfev, "n_free": len(model.names),
                         "method": "larch feffit (least squares) on FEFF paths, started from DE; SSR on the model-free definition",
                         "paths": json.dumps({p.name: p.provenance.get("files", []) for p in model.paths}, default=str)})
         f.create_dataset("names", data=np.array(fit_stage.column_names(model), dtype=object), dtype=str_t)

@@ -191,7 +191,7 @@ def _write_best(g, model, data, res, cols) -> None:
                     "ssr": res.ssr, "ssr_k2": res.ssr_k2, "rfactor": res.rfactor, "redchi": res.redchi,
                     "chi2": res.chi2, "n_idp": res.n_idp, "eps_k": res.eps_k, "method": res.method,
                     "nfev": res.nfev, "paths": [p.name for p in model.paths],
-                    "e0_mode": model.de0_mode,
+                    "e0_mode": model.de0_mode, "n_free": len(model.names),
                     "de0_groups": json.dumps({p.name: model.de0_labels[model.de0_of_path[j]].lstrip("_") or "global"
                                               for j, p in enumerate(model.paths)} if model.de0_mode != "none" else {}),
                     "fixed": json.dumps({p.name: {"r": float(model.r[j].value)} for j, p in enumerate(model.paths)})})
