@@ -27,11 +27,13 @@ file = "{lib}/CdO_10K_01.xdi"
 role = "reference"
 [xanes]
 mode = "green"
-radius = 3.0
+radius = 4.5
 emin = -20
 emax = 100
 estep = 2.0
 measured = ["CdS", "CdO"]
+compare = "physical"            # fixed resolution 1.4e-4 x E, tabulated core hole, scale 1
+calibrate = [["CdS-zincblende", "CdS"], ["CdO-rocksalt", "CdO"]]
 [[xanes.candidates]]
 name = "CdS-zincblende"
 crystal = true
@@ -65,7 +67,10 @@ models = ["zb", "rs", "betasn"]
 """
 
 
+@pytest.mark.slow
 def test_bulk_green_mode_matches_each_reference_with_its_own_structure(tmp_path):
+    """Fixed physical broadening, one shift per measured spectrum calibrated on its bulk pair:
+    nothing is fitted per candidate, and each reference still picks its own structure by 2x."""
     job = tmp_path / "bulk.toml"
     job.write_text(BULK.format(lib=xaslib_dir()))
     run_cli(["run", job], n=2, cwd=tmp_path, check=True, timeout=600)
@@ -75,6 +80,12 @@ def test_bulk_green_mode_matches_each_reference_with_its_own_structure(tmp_path)
             assert f[f"xanes/{c}/absorbers/status"][:].tolist() == [1]  # one unique site in a crystal
             assert "Crystal" in f[f"xanes/{c}/absorbers/input_text"].asstr()[0]
         e_cds = f["xanes/measured/CdS"].attrs["edge"]
+        assert f["xanes/comparison"].attrs["mode"] == "physical"
+        shifts = json.loads(f["xanes/comparison"].attrs["shifts"])
+        for spec in ("CdS", "CdO"):  # one shift per spectrum, the same for every candidate
+            assert set(f[f"xanes/comparison/{spec}/shift"][:].round(9).tolist()) == {round(shifts[spec], 9)}
+            assert (f[f"xanes/comparison/{spec}/scale"][:] == 1.0).all()
+    print("physical broadening:", {k: [(r["candidate"], round(r["r_factor"], 5)) for r in v] for k, v in ranking.items()})
     assert ranking["CdS"][0]["candidate"] == "CdS-zincblende"
     assert ranking["CdO"][0]["candidate"] == "CdO-rocksalt"
     assert ranking["CdS"][0]["r_factor"] < 0.5 * ranking["CdS"][1]["r_factor"]
@@ -105,3 +116,75 @@ def test_three_cluster_campaign_spreads_uneven_tasks_over_two_ranks(tmp_path):
     busy = [sum(t for t, r in zip(times, ranks) if r == k) for k in (0, 1)]
     print(f"task times (s): {np.round(times, 1).tolist()}; busy per rank {np.round(busy, 1).tolist()}; "
           f"sum/2 = {sum(times) / 2:.1f} s, longest {max(times):.1f} s")
+
+
+PIPELINE = """
+[job]
+name = "relax-pipeline"
+output = "pipe.h5"
+[[spectra]]
+name = "CdS"
+file = "{lib}/CdS_10K_01.xdi"
+role = "reference"
+[relax]
+steps = 4                       # a few steps: the pipeline, not the converged structures
+save_every = 2
+[xanes]
+radius = 3.0
+emin = -20
+emax = 100
+estep = 2.0
+measured = ["CdS"]
+calibrate = [["CdS-zb", "CdS"]]
+[[xanes.candidates]]
+name = "CdS-zb"
+crystal = true
+build = {{lattice = "zincblende"}}
+[[xanes.candidates]]
+name = "zb"
+build = {{lattice = "zincblende", atoms = 14, terminate = "O"}}
+[[xanes.candidates]]
+name = "betasn"
+build = {{lattice = "betasn", atoms = 14, terminate = "O"}}
+[[xanes.candidates]]
+name = "inp-like"
+build = {{model = "inp-like", terminate = "O"}}
+[analysis]
+models = ["inp-like"]
+"""
+
+
+@pytest.mark.slow
+def test_reduce_relax_xanes_analysis_pipeline(tmp_path):
+    """reduce -> relax -> xanes -> analysis under mpirun -n 2: every non-crystal candidate is relaxed
+    (CHGNet, first/last frames, model version), checked, and its relaxed structure is simulated."""
+    pytest.importorskip("chgnet")
+    job = tmp_path / "pipe.toml"
+    job.write_text(PIPELINE.format(lib=xaslib_dir()))
+    p = run_cli(["run", job], n=2, cwd=tmp_path, check=True, timeout=1500)
+    assert "stage relax: 3 tasks" in p.stderr and "(dynamic)" in p.stderr
+    with h5py.File(tmp_path / "pipe.h5", "r") as f:
+        assert json.loads(f.attrs["stages_done"]) == ["reduce", "relax", "xanes", "analysis"]
+        for c, formula in (("zb", "Cd10S4O20"), ("betasn", None), ("inp-like", "Cd37S20O54")):
+            g = f[f"relax/{c}"]
+            assert json.loads(g.attrs["model"])["name"] == "CHGNet"
+            assert json.loads(g.attrs["model"])["version"] == "0.3.0"
+            assert g.attrs["steps"] == 4 and g.attrs["energy_final"] < g.attrs["energy_initial"]
+            first, last = g["initial"][:], g["final"][:]
+            assert first.shape == last.shape and np.abs(last - first).max() > 1e-3
+            check = json.loads(g.attrs["check"])
+            assert check["passed"] == (not check["flags"]) and g.attrs["check_passed"] == check["passed"]
+            # the xanes stage simulated the relaxed frame
+            assert np.allclose(f[f"xanes/{c}/structure/positions"][:], last)
+            assert f[f"xanes/{c}"].attrs["complete"]
+            if formula:
+                assert f[f"xanes/{c}"].attrs["formula"] == formula
+            assert np.isfinite(f[f"xanes/{c}/absorbers/epsii"][:]).all()
+        assert "relax" not in f or "CdS-zb" not in f["relax"]  # crystals are not relaxed
+        ang = f["analysis/angles/inp-like"]
+        assert ang["core"].size > 50 and ang["surface"].size > 50
+        ranking = json.loads(f["xanes/comparison"].attrs["ranking"])
+        assert {r["candidate"] for r in ranking["CdS"]} == {"CdS-zb", "zb", "betasn", "inp-like"}
+    # rerun: everything journalled, nothing recomputed
+    p2 = run_cli(["run", job], n=2, cwd=tmp_path, check=True, timeout=600)
+    assert "stage relax: 3 tasks, 3 already done" in p2.stderr
