@@ -399,6 +399,12 @@ class Job:
         data = {k: d[k] for k in ("reduction", "wavelet", "spectra", "paths")} | {"files": files}
         fit = dict(d["fit"] or {})
         fit.pop("histogram_bins", None)  # used only when the stage is finalised
+        # the systematic refits depend on the model and DE settings, not on the replicates'
+        sysfit = {k: v for k, v in fit.items() if k not in ("replicates", "mode", "chunk", "engine")}
+        fit.pop("systematics", None)  # ... and the fit stage not on the systematics settings
+        alt = {a for s in d["spectra"] for a in s.get("alternatives", ())}  # files only the refits read
+        data_sys, data = data, {**data, "files": {k: v for k, v in files.items() if k not in alt},
+                                "spectra": [{k: v for k, v in s.items() if k != "alternatives"} for s in d["spectra"]]}
         xanes = dict(d["xanes"] or {})
         for k in ("window", "lcf", "lcf_max_shift", "measured", "timeout", "fdmnes", "compare", "resolution",
                   "calibrate"):  # comparison/run-time only
@@ -408,9 +414,7 @@ class Job:
             "selftest": {"seed": seed, "selftest": d["selftest"]},
             "reduce": data,
             "fit": {"seed": seed, "fit": fit, **data},
-            # replicate settings do not change the systematic refits
-            "systematics": {"seed": seed, "fit": {k: v for k, v in fit.items()
-                                                  if k not in ("replicates", "mode", "chunk", "engine")}, **data},
+            "systematics": {"seed": seed, "fit": sysfit, **data_sys},
             "feff": {"feff": d["feff"], "fit": fit, **data},
             "relax": {"relax": d["relax"], "candidates": xanes.get("candidates"), "files": cands},
             "xanes": {"xanes": xanes, "files": cands, "relax": d["relax"]},

@@ -203,3 +203,21 @@ def test_rerun_resumes_the_refits_from_the_journal(campaign):
     assert "stage systematics: 16 tasks, 16 already done (0 failed), 0 to run" in p.stderr + p.stdout
     with h5py.File(out, "r") as f:
         np.testing.assert_array_equal(f["exafs/mix/systematics/params"][()], before)
+
+
+def test_fingerprints_keep_replicates_and_refits_independent(tmp_path):
+    """Changing the refits' settings (or the alternative scans) must not invalidate 10,000
+    journalled replicates, and changing the replicates must not invalidate the refits."""
+    job = _write(tmp_path)
+    base = load_job(job)
+    for ov in (["fit.systematics.kweights=[2]"], ["fit.systematics.e0_shift=2.0"],
+               ["spectra.1.alternatives=[]"]):
+        j = load_job(job, ov)
+        assert j.fingerprint("fit") == base.fingerprint("fit"), ov
+        assert j.fingerprint("systematics") != base.fingerprint("systematics"), ov
+    for ov in (["fit.replicates=500"], ["fit.mode=residual"], ["fit.chunk=10"]):
+        j = load_job(job, ov)
+        assert j.fingerprint("systematics") == base.fingerprint("systematics"), ov
+        assert j.fingerprint("fit") != base.fingerprint("fit"), ov
+    j = load_job(job, ["fit.kmax=12.0"])  # the model changes: both are recomputed
+    assert j.fingerprint("fit") != base.fingerprint("fit") and j.fingerprint("systematics") != base.fingerprint("systematics")
