@@ -20,7 +20,9 @@ Calculators
 What the relaxation may do wrong is checked afterwards with
 :func:`xasmpi.xanes.clusters.check_chemistry` (S-S, O-O, Cd-Cd contacts, under-coordinated atoms):
 in a 141-atom O-capped CdS cut, CHGNet formed four surface S-S bonds of 2.08 Å.  ``freeze="core"``
-keeps the core fixed (S and Cd without O neighbours) and relaxes only the O-capped surface.
+keeps the core fixed (S and Cd without O neighbours) and relaxes only the O-capped surface;
+``cap="H"`` relaxes with a hydroxide H on every O (bare O turned surface S into SO3/SO4 groups with
+CHGNet; with the caps the InP-like model relaxes without a flagged contact) and drops the H after.
 """
 from __future__ import annotations
 
