@@ -147,6 +147,9 @@ def run_batch(tasks: list[Task], ctx: dict) -> list[TaskResult]:
             f"abs{t.payload['absorber']}" + ("_radius" if t.payload.get("what") else ""))
         try:
             if wd.exists():
+                from xasmpi.external import stop_previous
+
+                stop_previous(wd)  # an orphaned FDMNES of a killed run must not share the folder
                 shutil.rmtree(wd)  # a previous attempt was interrupted or failed
             res = run_fdmnes(t.payload["input"], wd, binary=ctx["binary"], timeout=ctx["timeout"])
             mu = res.on_grid(ctx["grid"])
