@@ -1,6 +1,7 @@
 """Accuracy of the coordination numbers, and coverage of their printed uncertainty.
 
-    python benchmarks/accuracy.py [--quick] [--jobs N] [--json PATH]
+    python benchmarks/accuracy.py [--quick] [--jobs N] [--n-sim N] [--json PATH]
+    python benchmarks/accuracy.py --report PATH      # the tables of a (partial) JSON again
 
 Cases (issue 10, section 5):
 
@@ -26,7 +27,9 @@ fraction of cases whose interval value ± 2·σ holds the truth, with value = re
 ``N_mean`` (the best fit ``N_best`` when there are no replicates) and σ = ``N_total_sd``
 (replicate sd ⊕ systematic; the output says when it falls back to ``N_sd``).  Targets:
 mean |bias| ≤ 5 % for N(Cd–S), ≤ 10 % for N(Cd–O) and N(Cd–Cd); coverage ≥ 90 %.
-Writes ``bench-output/accuracy.json`` with every case.
+Writes ``bench-output/accuracy.json`` with every case, rewritten after each finished case
+(``"complete": false`` until the end), the real mixtures first; ``--n-sim`` sets the number of
+simulated cases (default 20, ``--quick`` 4 and one mixture).
 """
 from __future__ import annotations
 
@@ -183,14 +186,30 @@ def table(summary: dict, kind: str, label: str) -> list[str]:
     return lines
 
 
-def measure(*, quick: bool = False, jobs: int = 1, json_path: Path | None = None, log=None) -> dict:
-    """Run every case in both configurations; return (and write) the results."""
+def _result(rows: list[dict], *, quick: bool, replicates: int, n_sim: int, mixtures, wall: float,
+            complete: bool) -> dict:
+    summary: dict = {cfg: {} for cfg in CONFIGS}
+    for cfg in CONFIGS:
+        for kind in ("simulated", "mixture"):
+            summary[cfg][kind] = aggregate([r for r in rows if r["config"] == cfg and r["kind"] == kind])
+    failed = [f"{r['case']}/{r['config']}" for r in rows if not r["ok"]]
+    return {"quick": quick, "complete": complete, "replicates": replicates, "seed": SEED, "n_simulated": n_sim,
+            "n_simulated_done": len({r["case"] for r in rows if r["kind"] == "simulated"}),
+            "mixtures": list(mixtures), "configs": {k: v or ["(job as written)"] for k, v in CONFIGS.items()},
+            "wall_s": round(wall, 1), "failed": failed, "summary": summary, "cases": rows}
+
+
+def measure(*, quick: bool = False, jobs: int = 1, n_sim: int | None = None, json_path: Path | None = None,
+            log=None) -> dict:
+    """Run every case in both configurations; return (and write, after every case) the results."""
     from xasmpi.demo.generate import FEFF_STRUCTURES, run_feff
 
     log = log or (lambda m: print(m, flush=True))
-    n_sim, replicates = (4, 30) if quick else (20, 100)
+    replicates = 30 if quick else 100
+    n_sim = n_sim if n_sim is not None else (4 if quick else 20)
     mixtures = (0.5,) if quick else MIXTURES
-    cases = draw_cases(n_sim) + [{"case": f"mix{x:.2f}", "kind": "mixture", "x": x} for x in mixtures]
+    cases = [{"case": f"mix{x:.2f}", "kind": "mixture", "x": x} for x in mixtures] + draw_cases(n_sim)
+    meta = dict(quick=quick, replicates=replicates, n_sim=n_sim, mixtures=mixtures)
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="xasmpi-accuracy-") as tmp:
         root = Path(tmp)
@@ -207,25 +226,28 @@ def measure(*, quick: bool = False, jobs: int = 1, json_path: Path | None = None
                 brief = ", ".join(f"{p} {d['value']:.2f}±{d['sd'] or 0:.2f} (true {d['true']:.2f})"
                                   for p, d in (r.get("paths") or {}).items() if d["value"] is not None)
                 log(f"  {c['case']:8s} {cfg:6s} {r['wall_s']:6.1f} s  {brief or r.get('error')}")
-    summary: dict = {cfg: {} for cfg in CONFIGS}
-    for cfg in CONFIGS:
-        for kind in ("simulated", "mixture"):
-            summary[cfg][kind] = aggregate([r for r in rows if r["config"] == cfg and r["kind"] == kind])
-    failed = [f"{r['case']}/{r['config']}" for r in rows if not r["ok"]]
-    result = {"quick": quick, "replicates": replicates, "seed": SEED, "n_simulated": n_sim,
-              "mixtures": list(mixtures), "configs": {k: v or ["(job as written)"] for k, v in CONFIGS.items()},
-              "wall_s": round(time.monotonic() - t0, 1), "failed": failed, "summary": summary, "cases": rows}
+                if json_path is not None:
+                    _write(json_path, _result(rows, wall=time.monotonic() - t0, complete=False, **meta))
+    result = _result(rows, wall=time.monotonic() - t0, complete=True, **meta)
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(result, indent=2, default=sorted))
+        _write(json_path, result)
     return result
+
+
+def _write(path: Path, result: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2, default=sorted))
+    os.replace(tmp, path)
 
 
 def report(result: dict) -> list[str]:
     """The printed tables (Markdown) and the notes on what σ was."""
     lines = [f"Accuracy of N (replicates per fit {result['replicates']}; after = jobs as written, before = "
-             f"{' '.join(CONFIGS['before'])}), {result['wall_s']:.0f} s:", ""]
-    for kind, label in (("simulated", f"{result['n_simulated']} simulated MSC-like"),
+             f"{' '.join(CONFIGS['before'])}), {result['wall_s']:.0f} s"
+             + ("" if result.get("complete", True) else
+                f" -- INCOMPLETE: {result['n_simulated_done']} of {result['n_simulated']} simulated cases") + ":", ""]
+    for kind, label in (("simulated", f"{result.get('n_simulated_done', result['n_simulated'])} simulated MSC-like"),
                         ("mixture", f"real mixtures x = {', '.join(f'{x:g}' for x in result['mixtures'])}")):
         lines += table(result["summary"], kind, label) + [""]
     for cfg in CONFIGS:
@@ -261,10 +283,15 @@ def run(quick: bool = False) -> list[dict]:
 
 
 def main(argv: list[str]) -> int:
+    if "--report" in argv:
+        for line in report(json.loads(Path(argv[argv.index("--report") + 1]).read_text())):
+            print(line)
+        return 0
     quick = "--quick" in argv
     jobs = int(argv[argv.index("--jobs") + 1]) if "--jobs" in argv else 1
+    n_sim = int(argv[argv.index("--n-sim") + 1]) if "--n-sim" in argv else None
     out = Path(argv[argv.index("--json") + 1]) if "--json" in argv else REPO / "bench-output" / "accuracy.json"
-    result = measure(quick=quick, jobs=jobs, json_path=out)
+    result = measure(quick=quick, jobs=jobs, n_sim=n_sim, json_path=out)
     print()
     for line in report(result):
         print(line)

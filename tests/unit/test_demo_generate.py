@@ -204,7 +204,7 @@ def test_job_template_matches_generator(demo, tmp_path):
     sample = {sh.path: sh for sh in SAMPLE_SHELLS["MSC_sim"]}
     assert set(job.fit.paths) == set(sample)
     assert {p: v["r"] for p, v in job.fit.params.items()} == {p: sh.r for p, sh in sample.items()}
-    assert job.fit.mode == "noise" and job.fit.space == "q"
+    assert job.fit.replicates == 500 and job.fit.mode == "noise" and job.fit.space == "q"
     # not tuned: E0 and ΔE0 handling are the defaults a user gets
     assert "shared_e0" not in raw and "\ne0 =" not in raw
     assert job.xanes.measured == ("MSC_sim",) and len(job.xanes.candidates) == 3
