@@ -160,12 +160,13 @@ def fit_throughput(tmp: Path, *, replicates: int = 10000, config: str = "sigma2"
     return [
         {"figure": f"[{config}] fit throughput, 2 ranks, {replicates} noise replicates (fit stage wall)",
          "xasmpi": f"{res[2][0]:.1f} s ({res[2][1]:.0f} fits/s)", "baseline": f"target {target:g} s for 10,000",
-         "ratio": res[2][0] * scale / target, "target": "<= 1 (scaled to 10,000)", "ok": res[2][0] * scale <= target},
+         "ratio": res[2][0] * scale / target, "target": "<= 1 (scaled to 10,000)", "ok": res[2][0] * scale <= target, "config": config},
         {"figure": f"[{config}] MPI scaling 1 -> 2 ranks (fits/s)", "xasmpi": f"{res[2][1]:.0f} fits/s",
          "baseline": f"{res[1][1]:.0f} fits/s on 1 rank", "ratio": res[2][1] / res[1][1], "target": ">= 1.8",
-         "ok": res[2][1] / res[1][1] >= 1.8, "identical_results": same},
+         "ok": res[2][1] / res[1][1] >= 1.8, "identical_results": same, "config": config},
         {"figure": f"[{config}] peak memory per rank, {replicates} replicates", "xasmpi": f"{res[2][2]:.0f} MB",
-         "baseline": "500 MB", "ratio": res[2][2] / 500.0, "target": "<= 1", "ok": res[2][2] <= 500.0},
+         "baseline": "500 MB", "ratio": res[2][2] / 500.0, "target": "<= 1", "ok": res[2][2] <= 500.0,
+         "config": config},
     ]
 
 

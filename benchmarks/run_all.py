@@ -60,6 +60,19 @@ def main(argv: list[str]) -> int:
     for r in rows:
         print(f"| {r['figure']} | {_fmt(r.get('xasmpi'))} | {_fmt(r.get('baseline'))} | {_fmt(r.get('ratio'))} | "
               f"{_fmt(r.get('target'))} |")
+    # the free-parameter configurations side by side (rows tagged "[config] figure")
+    configs = list(dict.fromkeys(r["config"] for r in rows if r.get("config")))
+    if configs:
+        figs: dict = {}
+        for r in rows:
+            if r.get("config") and r["figure"].startswith("["):
+                figs.setdefault(r["figure"].split("] ", 1)[1], {})[r["config"]] = r
+        print(f"\n| figure (xasmpi / baseline / ratio) | {' | '.join(configs)} |")
+        print("|---|" + "---|" * len(configs))
+        for fig, by in figs.items():
+            cells = [" / ".join(_fmt(by[c].get(k)) for k in ("xasmpi", "baseline", "ratio")) if c in by else "-"
+                     for c in configs]
+            print(f"| {fig} | {' | '.join(cells)} |")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": m, "quick": quick, "rows": rows}, indent=2, default=str))
     print(f"\nJSON: {out}")
