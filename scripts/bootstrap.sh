@@ -33,6 +33,17 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   fi
 fi
 
+# 1b. Headless Chromium for the report.html browser test (test extra only; skipped without it) -------
+if [ "$extras" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing chromium (report.html test)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+      || log "chromium could not be installed: the report.html browser test will be skipped"
+  else
+    log "no chromium (install Debian's 'chromium' as root): the report.html browser test will be skipped"
+  fi
+fi
+
 # 2. Virtual environment ----------------------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating virtual environment $VENV"

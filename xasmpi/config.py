@@ -305,6 +305,7 @@ class RankSection:
     xanes: bool = _f(True, doc="include the XANES evidence of the candidate comparison")
     shell_halfwidth: float = _f(0.3, "Å", 0.01, 2.0, "a candidate's shell for a fitted path: its distances "
                                 "within R_fit ± this")
+    compare: Tuple[Tuple[str, ...], ...] = _f((), doc="[A, B] sample pairs the report compares (xasmpi compare)")
 
 
 @dataclass(frozen=True)
@@ -784,6 +785,9 @@ def _cross_check(job: Job, ctx: _Ctx) -> None:
         for s in job.rank.samples:
             if s not in names:
                 raise ctx.err("rank.samples", f"'{s}' is not a spectrum name")
+        for pair in job.rank.compare:
+            if len(pair) != 2 or any(x not in names for x in pair):
+                raise ctx.err("rank.compare", f"{list(pair)}: expected [sample, sample] pairs of spectrum names")
         for key in ("s02", "sigma2", "de0"):
             lo, hi = getattr(job.rank, key)
             if not lo < hi:

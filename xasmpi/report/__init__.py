@@ -165,9 +165,17 @@ def write_report(
         skipped.extend(supp["skipped"])
         md = _markdown(f, Path(results_path), figs[:len(figs) - len(supp["figures"])], skipped, tables,
                        analysis, simulated, F) + "\n" + S.markdown(supp, simulated=simulated)
+        from xasmpi.report import html as H
+
+        rk = H.ranking_items(f, ctx, recoverable=_RECOVERABLE)
+        written.extend(rk["written"])
+        figs.extend(rk["figures"])
+        skipped.extend(rk["skipped"])
+        md += "\n" + rk["markdown"]
     report = out / "report.md"
     report.write_text(md, encoding="utf-8")
     written.append(report)
+    written.append(H.write_html(md, out, title=f"xasmpi report: {Path(results_path).name}"))
     return ReportResult(out_dir=out, report=report, written=tuple(written), figures=tuple(figs),
                         skipped=tuple(skipped), simulated=simulated)
 

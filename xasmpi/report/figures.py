@@ -158,8 +158,29 @@ def fig1a_chik(f: h5py.File, ctx: FigureContext) -> list[Path]:
     return _save(fig, "fig1a_k2chi", ctx)
 
 
+def _fit_windows(f: h5py.File) -> tuple[tuple[float, float] | None, list[tuple[str, float, float]]]:
+    """The job's own R windows: the fit window (rmin, rmax) of the first fitted sample and each
+    empirical path's extraction window (name, rmin, rmax), from the results file."""
+    fit = None
+    for name, _ in _ordered_spectra(f):
+        fg = f["exafs"][name].get("fit")
+        if fg is not None and "rmin" in fg.attrs and decode(fg.attrs.get("space", "q")) != "k":
+            fit = (float(fg.attrs["rmin"]), float(fg.attrs["rmax"]))
+            break
+    paths = []
+    for p in (f["paths"] if "paths" in f else ()):
+        try:
+            flt = json.loads(decode(f["paths"][p].attrs.get("provenance", "{}"))).get("filter") or {}
+        except ValueError:
+            flt = {}
+        if "rmin" in flt and "rmax" in flt:
+            paths.append((p, float(flt["rmin"]), float(flt["rmax"])))
+    return fit, sorted(paths, key=lambda t: (t[1], t[2]))
+
+
 def fig1b_chir(f: h5py.File, ctx: FigureContext) -> list[Path]:
-    """Fig. 1b: |χ(R)| with an inset zooming on the second shell (3–4.5 Å)."""
+    """Fig. 1b: |χ(R)| with the job's own windows (fit window shaded, each path's extraction window
+    as a bar) and an inset on the outermost path window (largest rmin)."""
     data = []
     for name, role in _ordered_spectra(f):
         g = f["exafs"][name]
@@ -182,24 +203,31 @@ def fig1b_chir(f: h5py.File, ctx: FigureContext) -> list[Path]:
     ax.set_ylim(0, 1.95 * ymax if ymax > 0 else None)  # data below ~51 %: the inset never hides them
     ax.set_xlabel(r"$R$ (Å, no phase correction)")
     ax.set_ylabel(rf"$|\chi(R)|$ (Å$^{{-{w + 1}}}$)")
+    fitw, paths = _fit_windows(f)
+    if fitw is not None:
+        ax.axvspan(*fitw, color="0.92", zorder=0, label=f"fit window {fitw[0]:g}–{fitw[1]:g} Å")
+    for i, (p, lo, hi) in enumerate(paths):  # extraction windows as bars under the curves' maximum
+        y = (1.05 + 0.11 * i) * ymax
+        ax.plot([lo, hi], [y, y], color="0.35", lw=2.5, solid_capstyle="butt")
+        ax.text(lo, y + 0.02 * ymax, f"{p} {lo:g}–{hi:g} Å", fontsize=7, va="bottom", color="0.25")
     ax.legend(loc="upper left", fontsize=8, frameon=False)
-    lo, hi = 3.0, 4.5
-    ax.axvspan(lo, hi, color="0.9", zorder=0)
-    ins = ax.inset_axes([0.64, 0.575, 0.34, 0.34])
-    iy = 0.0
-    for name, _, r, mag, _ in data:
-        sel = (r >= lo) & (r <= hi)
-        if sel.any():
-            ins.plot(r[sel], mag[sel], color=col[name], lw=1.2)
-            iy = max(iy, float(np.nanmax(mag[sel])))
-    ins.set_xlim(lo, hi)
-    if iy > 0:
-        ins.set_ylim(0, 1.1 * iy)
-    ins.set_title(f"second shell ({lo:g}–{hi:g} Å, shaded)", fontsize=8)
-    ins.set_xlabel("R (Å)", fontsize=7, labelpad=1)
-    ins.set_ylabel(rf"$|\chi(R)|$ (Å$^{{-{w + 1}}}$)", fontsize=7, labelpad=1)
-    ins.tick_params(labelsize=7)
-    _title(fig, "Fig. 1b  Fourier-transform magnitude", ctx)
+    if paths:
+        zoom = max(paths, key=lambda t: (t[1], t[2]))  # the outermost window (second shell)
+        _, lo, hi = zoom
+        ins = ax.inset_axes([0.64, 0.575, 0.34, 0.34])
+        iy = 0.0
+        for name, _, r, mag, _ in data:
+            sel = (r >= lo) & (r <= hi)
+            if sel.any():
+                ins.plot(r[sel], mag[sel], color=col[name], lw=1.2)
+                iy = max(iy, float(np.nanmax(mag[sel])))
+        ins.set_xlim(lo, hi)
+        if iy > 0:
+            ins.set_ylim(0, 1.1 * iy)
+        ins.set_title(f"{zoom[0]} window {lo:g}–{hi:g} Å", fontsize=8)
+        ins.set_xlabel("R (Å)", fontsize=7, labelpad=1)
+        ins.tick_params(labelsize=7)
+    _title(fig, "Fig. 1b  Fourier-transform magnitude and the job's R windows", ctx)
     return _save(fig, "fig1b_chir", ctx)
 
 
@@ -246,8 +274,49 @@ def fig1c_wavelet(f: h5py.File, ctx: FigureContext) -> list[Path]:
 # --------------------------------------------------------------------------------------
 
 
+def _fit_space(fg: h5py.Group, g: h5py.Group):
+    """Abscissa, data and model of a best fit in its own fit space, and the window (lo, hi); the
+    FEFF-route model filtered by the same operator when the file has it."""
+    from xasmpi.exafs.kernel import KSTEP
+    from xasmpi.exafs.model import FitSpace
+
+    space = decode(fg.attrs.get("space", "k")).strip().lower() or "k"
+    k, y, m = _arr(fg, "k"), _arr(fg, "data"), _arr(fg, "model")
+    fm = _arr(g["feff"], "model") if "feff" in g and "model" in g["feff"] else None
+    fm = fm if fm is not None and fm.shape == k.shape else None
+    if space == "k" or "kmin" not in fg.attrs or abs(float(k[0])) > 1e-9:
+        # k^w χ as stored, over the fit's k range only (the whole stored range when it is not recorded)
+        lim = (float(fg.attrs["kmin"]), float(fg.attrs["kmax"])) if "kmin" in fg.attrs else (float(k[0]), float(k[-1]))
+        sel = (k >= lim[0] - 1e-9) & (k <= lim[1] + 1e-9)
+        return "k", k[sel], y[sel], m[sel], None if fm is None else fm[sel], lim
+    kmin, kmax = float(fg.attrs["kmin"]), float(fg.attrs["kmax"])
+    try:
+        red = json.loads(decode(g.attrs.get("reduction", "{}")))
+    except ValueError:
+        red = {}
+    fs = FitSpace(kind=space, kmin=kmin, kmax=kmax, kweight=int(fg.attrs.get("kweight", 2)),
+                  dk=float(red.get("dk", 1.0)), window=str(red.get("window", "hanning")),
+                  rmin=float(fg.attrs.get("rmin", 1.0)), rmax=float(fg.attrs.get("rmax", 3.5)))
+    w = fs.kweight
+    with np.errstate(divide="ignore", invalid="ignore"):
+        to_chi = np.where(k > 0, 1.0 / k ** w, 0.0)
+    op = fs.operator(k.size)
+    if space == "r":
+        n = op.shape[0] // 2
+        x = (np.arange(n) + int(max(0, 0.01 + fs.rmin / fs.rstep))) * fs.rstep
+        lim = (fs.rmin, fs.rmax)
+        apply = lambda v: (op @ (v * to_chi))[:n]  # noqa: E731 - Re χ(R) over the R window
+    else:
+        i0 = int(max(0, 0.01 + kmin / KSTEP))
+        x = (np.arange(op.shape[0]) + i0) * KSTEP
+        lim = (kmin, kmax)
+        apply = lambda v: op @ (v * to_chi)  # noqa: E731
+    return space, x, apply(y), apply(m), None if fm is None else apply(fm), lim
+
+
 def fig2a_fits(f: h5py.File, ctx: FigureContext) -> list[Path]:
-    """Fig. 2a: data, model-free fit and FEFF-route fit per fitted spectrum (offset stack)."""
+    """Fig. 2a: data, model-free fit and FEFF-route fit per fitted spectrum in the fit space (offset
+    stack), over the fit window only (no model drawn outside it)."""
     data = []
     notes = []
     for name, role in _ordered_spectra(f):
@@ -255,21 +324,12 @@ def fig2a_fits(f: h5py.File, ctx: FigureContext) -> list[Path]:
         if "fit" not in g:
             continue
         fg = g["fit"]
-        space = decode(fg.attrs.get("space", "k")).strip().lower() or "k"
-        xkey = "r" if space == "r" and "r" in fg else "k"
-        x, y, m = _arr(fg, xkey), _arr(fg, "data"), _arr(fg, "model")
-        if x is None or y is None or m is None or not (x.shape == y.shape == m.shape) or x.ndim != 1:
-            notes.append(f"{name}: fit/{{{xkey}, data, model}} missing or of different shapes")
+        ks = [_arr(fg, key) for key in ("k", "data", "model")]
+        if any(v is None for v in ks) or not (ks[0].shape == ks[1].shape == ks[2].shape) or ks[0].ndim != 1:
+            notes.append(f"{name}: fit/{{k, data, model}} missing or of different shapes")
             continue
-        feff = None
-        if "feff" in g and "model" in g["feff"]:
-            fm = _arr(g["feff"], "model")
-            fx = _arr(g["feff"], xkey)
-            if fm is not None and fm.shape == x.shape:
-                feff = (x, fm)
-            elif fm is not None and fx is not None and fx.shape == fm.shape:
-                feff = (fx, fm)
-        data.append((name, role, xkey, x, y, m, feff, _kweight(g)))
+        space, x, y, m, feff, lim = _fit_space(fg, g)
+        data.append((name, role, space, x, y, m, feff, _kweight(g), lim))
     if not data:
         raise SkipFigure("no /exafs/<sample>/fit/{k, data, model}" + (f" ({'; '.join(notes)})" if notes else ""))
     col = _colours(f)
@@ -278,31 +338,39 @@ def fig2a_fits(f: h5py.File, ctx: FigureContext) -> list[Path]:
     step = 2.4 * amp
     fig, ax = plt.subplots(figsize=(6.8, 1.6 + 1.5 * len(data)))
     any_feff = False
-    for i, (name, role, xkey, x, y, m, feff, w) in enumerate(data):
+    for i, (name, role, space, x, y, m, feff, w, lim) in enumerate(data):
         off = i * step
         ax.plot(x, y + off, color=col[name] if role != "reference" else "tab:grey", lw=1.6, alpha=0.9)
         ax.plot(x, m + off, color="black", lw=1.0)
         if feff is not None:
             any_feff = True
-            ax.plot(feff[0], feff[1] + off, color="black", lw=1.0, ls="--")
+            ax.plot(x, feff + off, color="black", lw=1.0, ls="--")
         ax.text(float(x[0]), off + 1.02 * amp, _label(name, role), fontsize=9, va="bottom",
                 color=col[name] if role != "reference" else "dimgrey")
+    space, lim = data[0][2], data[0][8]
+    for edge in lim:
+        ax.axvline(edge, color="0.5", lw=0.8, ls=":")
+    ax.set_xlim(lim[0] - 0.08 * (lim[1] - lim[0]), lim[1] + 0.08 * (lim[1] - lim[0]))
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color="tab:blue", lw=1.6, label="data (coloured)"),
-               Line2D([], [], color="black", lw=1.0, label="model-free fit")]
+               Line2D([], [], color="black", lw=1.0, label="model-free fit"),
+               Line2D([], [], color="0.5", lw=0.8, ls=":", label=f"fit window {lim[0]:g}–{lim[1]:g}")]
     if any_feff:
         handles.append(Line2D([], [], color="black", lw=1.0, ls="--", label="FEFF-route fit"))
-    ax.legend(handles=handles, loc="upper right", ncol=len(handles), fontsize=8, frameon=False)
+    ax.legend(handles=handles, loc="upper right", ncol=2, fontsize=8, frameon=False)
     w = data[0][7]
-    if data[0][2] == "r":
+    if space == "r":
         ax.set_xlabel(r"$R$ (Å)")
-        ax.set_ylabel(rf"$|\chi(R)|$ (Å$^{{-{w + 1}}}$), offset")
+        ax.set_ylabel(rf"Re $\chi(R)$ (Å$^{{-{w + 1}}}$), offset")
+    elif space == "q":
+        ax.set_xlabel(r"$q$ (Å$^{-1}$)")
+        ax.set_ylabel(rf"Fourier-filtered $k^{{{w}}}\chi$ (Å$^{{-{w}}}$), offset")
     else:
         ax.set_xlabel(r"$k$ (Å$^{-1}$)")
         ax.set_ylabel(rf"$k^{{{w}}}\chi(k)$ (Å$^{{-{w}}}$), offset")
     ax.set_ylim(-1.1 * amp, (len(data) - 1) * step + 1.45 * amp)
-    _title(fig, "Fig. 2a  Model-free and FEFF-route fits", ctx)
+    _title(fig, f"Fig. 2a  Model-free and FEFF-route fits in the fit space ({space})", ctx)
     return _save(fig, "fig2a_fits", ctx)
 
 
@@ -868,9 +936,9 @@ def fig4_angles(f: h5py.File, ctx: FigureContext) -> list[Path]:
 #: (id, description, function) in report order
 FIGURES: list[tuple[str, str, Callable[[h5py.File, FigureContext], list[Path]]]] = [
     ("fig1a", "Fig. 1a: k²χ(k) of samples and references", fig1a_chik),
-    ("fig1b", "Fig. 1b: |χ(R)| with second-shell inset", fig1b_chir),
+    ("fig1b", "Fig. 1b: |χ(R)| with the job's fit and path windows", fig1b_chir),
     ("fig1c", "Fig. 1c: wavelet modulus maps", fig1c_wavelet),
-    ("fig2a", "Fig. 2a: data, model-free and FEFF-route fits", fig2a_fits),
+    ("fig2a", "Fig. 2a: data, model-free and FEFF-route fits in the fit space, fit window marked", fig2a_fits),
     ("fig2b", "Fig. 2b: N·S0² histograms with overlap coefficients", fig2b_histograms),
     ("fig3a", "Fig. 3a: measured XANES, first derivatives, edges", fig3a_xanes_measured),
     ("fig3b", "Fig. 3b: simulated XANES of candidate clusters", fig3b_xanes_candidates),
