@@ -170,3 +170,21 @@ def test_report_supplementary_on_real_data(tmp_path):
     assert set(edges) == {"CdS_01", "CdO_01", "CdS_02"}
     assert abs(edges["CdS_01"] - edges["CdS_02"]) < 1.0  # two scans of one sample: one edge
     assert all(26690 < e < 26730 for e in edges.values())  # the Cd K edge (26711 eV)
+
+
+def test_fdmnes_calculations_planned(tmp_path):
+    """Fragments at the fragment radius (CdS4 zinc blende, CdS6 rock salt, CdO6), bulk at its radius,
+    and the bulk lattice at the fragment radius last (the fragments' energy calibration)."""
+    from xasmpi.exafs.feff import cluster
+    from xasmpi.stages.supplementary import calculations
+
+    text = _job(tmp_path).read_text().replace(
+        "fragments = []                  # no FDMNES here (tests/mpi/test_supplementary.py runs it)",
+        'fragments = ["zincblende", "rocksalt"]\nbulk = "wurtzite"\nbulk_spectrum = "CdS_01"\nbulk_radius = 4.5')
+    (tmp_path / "f.toml").write_text(text)
+    calcs = calculations(load_job(tmp_path / "f.toml"))
+    assert list(calcs) == ["CdS-zincblende-3A", "CdS-rocksalt-3A", "CdO-rocksalt-3A", "CdS-wurtzite-bulk",
+                           "CdS-wurtzite-3A"]
+    assert [c[1] for c in calcs.values()] == [3.0, 3.0, 3.0, 4.5, 3.0]
+    formulas = [cluster(a, absorber_index=0, radius=r).get_chemical_formula() for a, r, _ in calcs.values()]
+    assert formulas == ["CdS4", "CdS6", "CdO6", "Cd13S5", "CdS4"]
