@@ -273,6 +273,11 @@ def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
             am = atomic_masses(list(counts))
             masses[name] = float(sum(am[el] * n for el, n in counts.items()))
     mass = job.analysis.mass if job.analysis is not None else None
+    if mass is not None and masses and min(abs(m - mass) for m in masses.values()) > 5 * job.analysis.mass_tol:
+        log.warning("rank: no candidate formula within 5 x mass_tol (%g Da) of the measured mass %g Da (closest %s); "
+                    "the mass term is left out (it would rank by the least wrong formula)", job.analysis.mass_tol,
+                    mass, ", ".join(f"{c} {m:.0f} Da" for c, m in sorted(masses.items(), key=lambda t: abs(t[1] - mass))[:2]))
+        mass = None
     winners = {}
     for ds, d in plan.extra["datasets"].items():
         inputs = {c: {} for c in absorbers}
