@@ -122,7 +122,7 @@ class EngineSettings:
     grid_step: float = 1e-4
     interp_order: int = 6
     warm_fraction: float = 0.5
-    polish_iter: int = 6
+    polish_iter: int = 15
     stage1_tol: float = 1e-7
 
     def __post_init__(self) -> None:
@@ -236,6 +236,10 @@ def _colours(paths_of: list[np.ndarray]) -> list[list[int]]:
     return [m for m, _ in groups]
 
 
+#: per model object: (U, compressed operator, paths of each searched parameter, groups)
+_COMPRESSION: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 class _Exact:
     """Exact (model-evaluated) unit bases in a compressed fit space, for the polish.
 
@@ -246,32 +250,22 @@ class _Exact:
 
     def __init__(self, prob: _Problem):
         self.prob = prob
-        model = prob.model
-        u, sv, _ = np.linalg.svd(model.operator, full_matrices=False)
-        k = int(np.sum(sv > 1e-12 * sv[0]))
-        self.U = u[:, :k]
-        self.lc = np.ascontiguousarray((self.U.T @ model.operator).T)      # (nk, K)
-        self.paths_of = _paths_of(model, prob.nl)
-        self.colours = _colours(self.paths_of)
+        parts = _COMPRESSION.get(prob.model)
+        if parts is None:      # depends on the model only: computed once per model object
+            model = prob.model
+            u, sv, _ = np.linalg.svd(model.operator, full_matrices=False)
+            k = int(np.sum(sv > 1e-12 * sv[0]))
+            uk = u[:, :k]
+            paths_of = _paths_of(model, prob.nl)
+            parts = (uk, np.ascontiguousarray((uk.T @ model.operator).T), paths_of, _colours(paths_of))
+            _COMPRESSION[model] = parts   # holds no reference to the model (weak key stays weak)
+        self.U, self.lc, self.paths_of, self.colours = parts               # lc: (nk, K)
 
     def basis(self, x: np.ndarray) -> np.ndarray:
         """``(M, Pf, K)`` compressed filtered unit bases of the free-amplitude paths at ``x`` (``(M, d)``)."""
         model = self.prob.model
         chi = model.unit_basis(self.prob.theta_from_nl(x))[:, self.prob.free_amp, : model.nk]
         return chi @ self.lc
-
-
-_EXACT: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _exact_for(prob: _Problem) -> _Exact:
-    """The :class:`_Exact` of ``prob`` (its compression and parameter grouping depend on the
-    model only, so they are computed once per model object and reused by every chunk)."""
-    ex = _EXACT.get(prob.model)
-    if ex is None:
-        ex = _EXACT[prob.model] = _Exact(prob)
-    ex.prob = prob
-    return ex
 
 
 def _polish_exact(ex: _Exact, yc: np.ndarray, x: np.ndarray, lo: np.ndarray, hi: np.ndarray,
@@ -283,7 +277,7 @@ def _polish_exact(ex: _Exact, yc: np.ndarray, x: np.ndarray, lo: np.ndarray, hi:
     solves the joint normal equations in (free n, x) (the variable-projection step); the
     Jacobian in x is a forward difference of the exact bases (one model call per group of
     :func:`_colours`).  A step is kept only if the exact SSR decreases; a replicate stops when
-    its SSR no longer decreases by more than 1e-11 relative.  Per-replicate arithmetic only,
+    its SSR no longer decreases by more than 1e-9 relative.  Per-replicate arithmetic only,
     so results do not depend on the batch.
     """
     prob = ex.prob
@@ -338,7 +332,7 @@ def _polish_exact(ex: _Exact, yc: np.ndarray, x: np.ndarray, lo: np.ndarray, hi:
         upd = active[better]
         x[upd], b[upd], n[upd], ssr[upd] = xt[better], bt[better], nt[better], st[better]
         mu[active] = np.where(better, mu[active] * 0.3, mu[active] * 10.0)
-        done = (better & (gain <= 1e-11 * ssr[active])) | (~better & (mu[active] > 1e3))
+        done = (better & (gain <= 1e-9 * ssr[active])) | (~better & (mu[active] > 1e3))
         active = active[~done]
     return x
 
@@ -536,7 +530,7 @@ def fit_replicates(model: PathModel, data: np.ndarray, seeds: Sequence[np.random
         if other.size:
             xb[:, other] = xfix
         if nrep and settings.polish_iter:
-            ex = _exact_for(prob)
+            ex = _Exact(prob)
             xb = _polish_exact(ex, yf @ ex.U, xb, bounds_all[:, 0], bounds_all[:, 1], settings.polish_iter)
     else:
         xb = xs
