@@ -1,9 +1,13 @@
-"""``xasmpi compare RESULTS.h5 A B [--out DIR]``: two samples compared (isomers, a temperature series).
+"""``xasmpi compare RESULTS.h5 A B [C ...] [--joint N,...] [--out DIR]``: samples compared.
 
-Per fitted parameter: the shift of the replicate distributions with its significance (replicates
-⊕ systematic term), the overlap coefficient, and the difference of the two wavelet maps
-(:mod:`xasmpi.analysis.series`).  Prints a Markdown table; with ``--out`` writes
-``compare_<A>_<B>.md``, ``.csv`` and a figure (parameter distributions, wavelet difference).
+For each consecutive pair (isomers, a temperature series), per fitted parameter: the shift of the
+replicate distributions with its significance (replicates ⊕ systematic term), the overlap
+coefficient, and the difference of the two wavelet maps (:mod:`xasmpi.analysis.series`).  With
+``--joint`` the samples are also fitted together, the listed parameters shared (e.g. N across
+temperatures) and the others per sample, with per-sample R-factors in one table
+(:func:`xasmpi.analysis.series.joint_fit`; each sample's model is rebuilt from the results file:
+its paths, fit space, bounds and ΔE0 groups).  Prints Markdown tables; with ``--out`` writes
+``compare_<A>_<B>.md``, ``.csv`` and a figure per pair, and ``joint.md``/``joint.csv``.
 """
 from __future__ import annotations
 
@@ -22,8 +26,9 @@ def register(sub) -> None:
                                    "shift B - A with z and p from the replicates and the systematic term, the "
                                    "overlap coefficient, and |W_B| - |W_A| of their wavelet maps.")
     p.add_argument("results", help="results HDF5 file")
-    p.add_argument("a", help="first sample")
-    p.add_argument("b", help="second sample")
+    p.add_argument("samples", nargs="+", metavar="SAMPLE", help="two or more samples (consecutive pairs compared)")
+    p.add_argument("--joint", metavar="COLUMNS", help="also fit all samples jointly, these columns shared "
+                   "(comma-separated, e.g. Cd-S.n,Cd-Cd.n; the others per sample)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level, two-sided (default 0.05)")
     p.add_argument("--shared-systematics", action="store_true",
                    help="the systematic terms of A and B are fully correlated (same references and settings)")
@@ -112,10 +117,131 @@ def figure(data: dict, a: str, b: str, shifts, wdiff, out: Path, formats) -> lis
     return files
 
 
+def model_from_file(f, sample: str):
+    """The sample's fit model rebuilt from a results file, and its χ(k) on the model grid."""
+    import json
+
+    import numpy as np
+
+    from xasmpi.errors import ResultsError
+    from xasmpi.exafs.model import FitSpace, Param, PathModel
+    from xasmpi.exafs.paths import Path as XPath
+    from xasmpi.stages.fit import column_names
+
+    g = f.get(f"exafs/{sample}")
+    if g is None or "fit" not in g:
+        raise ResultsError(f"{f.filename}: no best fit of sample '{sample}'")
+    fg = g["fit"]
+    cols = [c.decode() if isinstance(c, bytes) else str(c) for c in fg["names"][()]]
+    bounds = dict(zip(cols, fg["bounds"][()]))
+    params = dict(zip(cols, fg["params"][()]))
+    red = json.loads(g.attrs.get("reduction", "{}"))
+    a = fg.attrs
+    space = FitSpace(kind=str(a["space"]), kmin=float(a["kmin"]), kmax=float(a["kmax"]), kweight=int(a["kweight"]),
+                     dk=float(red.get("dk", 1.0)), window=str(red.get("window", "hanning")), rmin=float(a["rmin"]),
+                     rmax=float(a["rmax"]))
+    fixed = json.loads(a.get("fixed", "{}"))
+    paths, n, s2, r = [], [], [], []
+    for name in [str(x) for x in a["paths"]]:
+        pg = f[f"paths/{name}"]
+        pa = pg.attrs
+        paths.append(XPath(name=name, k=pg["k"][()], amp=pg["amp"][()], phase=pg["phase"][()],
+                           r_ref=float(pa["r_ref"]), n_ref=float(pa["n_ref"]), sigma2_ref=float(pa["sigma2_ref"]),
+                           source=str(pa.get("source", "empirical"))))
+        for key, lst in (("n", n), ("sigma2", s2), ("r", r)):
+            col = f"{name}.{key}"
+            if col in bounds:
+                lst.append(Param(float(params[col]), True, *map(float, bounds[col])))
+            else:
+                lst.append(Param(float(fixed.get(name, {}).get("r", pa["r_ref"])) if key == "r" else 0.0, False))
+    mode = str(a.get("e0_mode", "none"))
+    groups = json.loads(a.get("de0_groups", "{}"))
+    labels = list(dict.fromkeys(groups[p.name] for p in paths)) if mode == "group" else []
+    de0 = None
+    if mode == "group":
+        de0 = [Param(float(params[f"{lb}.de0"]), True, *map(float, bounds[f"{lb}.de0"])) for lb in labels]
+    elif mode == "global":
+        de0 = Param(float(params["global.de0"]), True, *map(float, bounds["global.de0"]))
+    elif mode == "per_path":
+        de0 = [Param(float(params[f"{p.name}.de0"]), True, *map(float, bounds[f"{p.name}.de0"])) for p in paths]
+    model = PathModel.build(paths, space=space, n=n, sigma2=s2, r=r, de0=de0, de0_mode=mode,
+                            de0_groups=[groups[p.name] for p in paths] if mode == "group" else None)
+    if column_names(model) != cols:
+        raise ResultsError(f"{f.filename}: sample '{sample}': the rebuilt model has columns {column_names(model)}, "
+                           f"the fit {cols}")
+    chi = g["chi"][()]
+    chi = np.concatenate([chi, np.zeros(max(0, model.nk - chi.size))])[: model.nk]
+    return model, chi
+
+
+def joint(path, samples: list[str], shared_cols: list[str]):
+    """:func:`~xasmpi.analysis.series.joint_fit` of the samples of a results file; shared columns
+    (``Cd-S.n``) are turned into model names (``n_Cd-S``)."""
+    from xasmpi.analysis.series import joint_fit
+    from xasmpi.errors import InputError
+    from xasmpi.stages.fit import column_names
+    from xasmpi.store.results import open_results
+
+    with open_results(path) as f:
+        built = {s: model_from_file(f, s) for s in samples}
+    m0 = built[samples[0]][0]
+    cols = column_names(m0)
+    bad = [c for c in shared_cols if c not in cols]
+    if bad:
+        raise InputError(f"--joint: {', '.join(bad)} not fitted columns ({', '.join(cols)})")
+    shared = [m0.names[cols.index(c)] for c in shared_cols]
+    starts = {s: None for s in samples}
+    with open_results(path) as f:
+        for s in samples:
+            starts[s] = f[f"exafs/{s}/fit/params"][()]
+    return joint_fit({s: m for s, (m, _) in built.items()}, {s: c for s, (_, c) in built.items()}, shared=shared,
+                     starts=starts), dict(zip(m0.names, cols))
+
+
 def run(args) -> int:
+    from xasmpi.errors import InputError
+
+    if len(args.samples) < 2:
+        raise InputError("xasmpi compare: give at least two samples")
+    for a, b in zip(args.samples, args.samples[1:]):
+        _pair(args, a, b)
+    if args.joint:
+        _joint(args)
+    return 0
+
+
+def _joint(args) -> None:
+    jf, colname = joint(args.results, list(args.samples), [c.strip() for c in args.joint.split(",") if c.strip()])
+    names = [n.partition("@")[0] for n in jf.names]
+    order = list(dict.fromkeys(names))
+    cols = ["dataset", "rfactor", "ssr"] + [c for n in order for c in (colname[n], f"{colname[n]}_err")]
+    rows = []
+    for r in jf.table():
+        rows.append({"dataset": r["dataset"], "rfactor": r["rfactor"], "ssr": r["ssr"],
+                     **{colname[n]: r[n] for n in order}, **{f"{colname[n]}_err": r[f"{n}_err"] for n in order}})
+    shared = ", ".join(colname[n] for n in jf.shared)
+    lines = [f"Joint fit of {', '.join(jf.datasets)} (shared: {shared}; the others per sample)", "",
+             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_fmt(r[c]) for c in cols) + " |" for r in rows]
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "joint.md").write_text(text)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+        (out / "joint.csv").write_text(buf.getvalue())
+        print(f"written: {out / 'joint.md'}, {out / 'joint.csv'}")
+
+
+def _pair(args, a: str, b: str) -> None:
     from xasmpi.analysis.series import compare_samples, wavelet_difference
     from xasmpi.errors import InputError
 
+    args.a, args.b = a, b
     data = read_pair(args.results, args.a, args.b)
     shifts = compare_samples(data[args.a]["reps"], data[args.b]["reps"], sys_a=data[args.a]["sys"],
                              sys_b=data[args.b]["sys"], alpha=args.alpha,
@@ -147,4 +273,3 @@ def run(args) -> int:
         (out / f"{stem}.csv").write_text(buf.getvalue())
         files = figure(data, args.a, args.b, shifts, wdiff, out, tuple(args.formats.split(",")))
         print("written: " + ", ".join(str(p) for p in [out / f"{stem}.md", out / f"{stem}.csv", *files]))
-    return 0
