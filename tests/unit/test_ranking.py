@@ -212,3 +212,26 @@ def test_simulated_exafs_and_xanes_truth_ranks_first(feff_candidates, fdmnes_can
     assert res.winner == truth and res.posterior[truth] >= 0.9
     xz = {c: res.terms[c]["xanes"].log_evidence for c in res.candidates}
     assert xz[truth] == max(xz.values())  # the XANES term alone also picks the truth
+
+
+def test_rank_section_is_validated(tmp_path):
+    from xasmpi.config import load_job
+    from xasmpi.errors import ConfigError
+
+    base = ('[job]\noutput = "r.h5"\n[[spectra]]\nname = "S"\nfile = "s.xdi"\n'
+            '[[xanes.candidates]]\nname = "zb"\nbuild = {lattice = "zincblende"}\n'
+            '[[xanes.candidates]]\nname = "rs"\nbuild = {lattice = "rocksalt"}\n')
+    job = tmp_path / "job.toml"
+    job.write_text(base + '[rank]\nsigma2 = ["0.0005 Å^2", 0.02]\ncompare = [["S", "S"]]\n')
+    j = load_job(job)
+    assert j.rank.sigma2 == (0.0005, 0.02) and "rank" in j.configured_stages
+    assert j.fingerprint("rank") == load_job(job, ["rank.shell_halfwidth=0.2"]).fingerprint("rank")  # finalize-only
+    assert j.fingerprint("rank") != load_job(job, ["rank.rmax_path=4.0"]).fingerprint("rank")
+    for text, key in ((base + '[rank]\ncandidates = ["wz"]\n', "rank.candidates"),
+                      (base + '[rank]\nde0 = [5, -5]\n', "rank.de0"),
+                      (base + '[rank]\ncompare = [["S", "T"]]\n', "rank.compare"),
+                      (base + '[rank]\nfoo = 1\n', "rank.foo"),
+                      ('[job]\noutput = "r.h5"\n[rank]\n', "rank")):
+        job.write_text(text)
+        with pytest.raises(ConfigError, match=f"key '{key}'"):
+            load_job(job)
