@@ -164,18 +164,22 @@ class StructureModel:
         """Free-parameter names: ``s02``, ``sigma2_<group>``…, ``de0``."""
         return ("s02",) + tuple(f"sigma2_{g}" for g in self.groups) + ("de0",)
 
-    def shells(self, *, rmax: float | None = None) -> tuple[Shell, ...]:
-        """Coordination shells per group up to ``rmax`` (Å): N, mean R and spread over absorbers."""
+    def shells(self, *, rmax: float | None = None, gap: float = 0.4) -> tuple[Shell, ...]:
+        """Coordination shells up to ``rmax`` (Å): per group, distances split where consecutive ones
+        differ by more than ``gap`` (Å); N, mean R and spread over the absorbers.  The second and
+        further shells of a group are named ``<group>#2`` …"""
         out = []
         for gi, g in enumerate(self.groups):
-            m = (self.group_of == gi) & (True if rmax is None else self.r0 <= rmax)
-            n = float(self.weight[m].sum())
-            if n <= 0:
+            m = np.flatnonzero((self.group_of == gi) & (True if rmax is None else self.r0 <= rmax))
+            if not m.size:
                 continue
-            r = float(np.sum(self.weight[m] * self.r0[m]) / n)
-            sd = float(np.sqrt(np.sum(self.weight[m] * (self.r0[m] - r) ** 2) / n))
-            out.append(Shell(g, n, r, sd))
-        return tuple(out)
+            m = m[np.argsort(self.r0[m], kind="stable")]
+            for j, part in enumerate(np.split(m, np.flatnonzero(np.diff(self.r0[m]) > gap) + 1)):
+                w, r0 = self.weight[part], self.r0[part]
+                n = float(w.sum())
+                r = float(np.sum(w * r0) / n)
+                out.append(Shell(g if j == 0 else f"{g}#{j + 1}", n, r, float(np.sqrt(np.sum(w * (r0 - r) ** 2) / n))))
+        return tuple(sorted(out, key=lambda x: x.r))
 
     def evaluate(self, theta: np.ndarray) -> np.ndarray:
         """Model χ(k) (``(m, nk)``) for a population ``theta`` (``(m, p)``, order of :attr:`names`)."""
