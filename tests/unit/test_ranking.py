@@ -235,3 +235,23 @@ def test_rank_section_is_validated(tmp_path):
         job.write_text(text)
         with pytest.raises(ConfigError, match=f"key '{key}'"):
             load_job(job)
+
+
+@pytest.mark.slow
+def test_structure_model_matches_larch_path2chi(feff_candidates):
+    """The structure model at (S0², σ² per group, ΔE0) equals larch's sum of its FEFF paths."""
+    from xasmpi.exafs.model import FitSpace
+    from xasmpi.exafs.paths import kgrid
+    from xasmpi.exafs.structure_chi import StructureModel
+
+    k = kgrid()
+    sig = {"Cd-S": 0.0045, "Cd-O": 0.005, "Cd-Cd": 0.009}
+    space = FitSpace(kind="q", kmin=2.5, kmax=13.0, kweight=2, rmin=1.2, rmax=4.2)
+    for name, absorbers in feff_candidates.items():
+        model = StructureModel.build([(w, p) for w, p, _ in absorbers], space=space)
+        theta = np.array([[0.95] + [sig[g] for g in model.groups] + [3.5]])
+        ours = model.evaluate(theta)[0]
+        ref = _larch_chi(absorbers, sigma2=sig, s02=0.95, e0=3.5, k=k)[: model.nk]
+        sel = (k[: model.nk] >= 2.5) & (k[: model.nk] <= 13.0)
+        err = np.max(np.abs((ours - ref)[sel] * k[: model.nk][sel] ** 2)) / np.max(np.abs(ref[sel] * k[: model.nk][sel] ** 2))
+        assert err < 0.01, (name, err)
