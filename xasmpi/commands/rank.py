@@ -13,7 +13,8 @@ from pathlib import Path
 
 COLUMNS = ("dataset", "rank", "candidate", "formula", "posterior", "ln_Z", "exafs_ln_Z", "exafs_ln_L",
            "exafs_ln_prior", "exafs_ln_occam", "exafs_chi2", "exafs_s2", "exafs_rfactor", "xanes_ln_Z",
-           "xanes_chi2", "xanes_s2", "mass_Da", "mass_ln_L", "worst_consistency")
+           "xanes_chi2", "xanes_s2", "mass_Da", "mass_ln_L", "exafs_empirical_ln_Z", "exafs_empirical_chi2",
+           "worst_consistency")
 
 
 def register(sub) -> None:
@@ -42,7 +43,7 @@ def rows(ranking: dict) -> list[dict]:
                    "mass_Da": d.get("mass", [math.nan] * (i + 1))[i],
                    "mass_ln_L": d.get("mass_log_likelihood", [math.nan] * (i + 1))[i],
                    "worst_consistency": f"{worst[0]} z={worst[4]:+.1f} p={worst[5]:.2g}" if worst else ""}
-            for term in ("exafs", "xanes"):
+            for term in ("exafs", "xanes", "exafs_empirical"):
                 tt = t.get(term, {})
                 for key, col in (("log_evidence", "ln_Z"), ("log_likelihood", "ln_L"), ("log_prior", "ln_prior"),
                                  ("log_occam", "ln_occam"), ("chi2", "chi2"), ("noise_scale2", "s2"),
@@ -106,7 +107,8 @@ def figure(ranking: dict, out: Path, *, formats=("png", "pdf"), simulated: bool 
                 label="ln Z − ln Z_best (total)")
         for j, (t, tt) in enumerate(terms.items()):
             v = np.array(tt["log_evidence"])
-            ax.barh(y - 0.4 + width * (j + 1.5), v - v.max(), height=width, label=f"{t}", alpha=0.7)
+            ax.barh(y - 0.4 + width * (j + 1.5), v - v.max(), height=width, alpha=0.7,
+                    label=f"{t} (shown, not in P)" if t == "exafs_empirical" else t)
         ax.set_yticks(y, [f"{c} ({fo})\nP = {p:.3g}" for c, fo, p in zip(cands, d["formula"], d["posterior"])],
                       fontsize=8)
         ax.invert_yaxis()

@@ -248,12 +248,16 @@ class StructureFit:
     at_bound: tuple
 
 
-def fit_structure(model: StructureModel, data: np.ndarray, *,
-                  starts: Sequence[float] = (-6.0, -2.0, 2.0, 6.0)) -> StructureFit:
+def fit_structure(model, data: np.ndarray, *, starts: Sequence[float] = (-6.0, -2.0, 2.0, 6.0),
+                  x0: np.ndarray | None = None) -> StructureFit:
     """Fit S0², σ² per group and ΔE0 of ``model`` to ``data`` χ(k) in the model's fit space.
 
     Bounded trust-region least squares (scipy ``least_squares``) from each ΔE0 in ``starts``
-    (eV; phase wrapping makes ΔE0 multimodal), the lowest SSR kept.
+    (eV; phase wrapping makes ΔE0 multimodal), the lowest SSR kept.  ``model`` is a
+    :class:`StructureModel` or, with ``x0`` given, any model with ``names``, ``bounds``,
+    ``evaluate``, ``transform``, ``check_data`` and ``space`` (e.g. a
+    :class:`~xasmpi.exafs.model.PathModel` with N and R fixed at a structure's values, the empirical
+    route); then every parameter whose name starts with ``de0`` takes the ΔE0 starts.
     """
     from scipy.optimize import least_squares
 
@@ -273,10 +277,14 @@ def fit_structure(model: StructureModel, data: np.ndarray, *,
         return ((r[: th.size] - r[th.size:]) / (2 * h[:, None])).T
 
     best = None
+    de0 = np.array([n.startswith("de0") for n in model.names])
     for e in starts:
-        x0 = np.array([1.0] + [0.005] * len(model.groups) + [float(e)])
-        x0 = np.clip(x0, lo + 1e-3 * (hi - lo), hi - 1e-3 * (hi - lo))
-        sol = least_squares(res, x0, jac=jac, bounds=(lo, hi), method="trf", x_scale=hi - lo, max_nfev=200)
+        if x0 is None:
+            start = np.array([1.0] + [0.005] * len(model.groups) + [float(e)])
+        else:
+            start = np.where(de0, float(e), np.asarray(x0, dtype=float))
+        start = np.clip(start, lo + 1e-3 * (hi - lo), hi - 1e-3 * (hi - lo))
+        sol = least_squares(res, start, jac=jac, bounds=(lo, hi), method="trf", x_scale=hi - lo, max_nfev=200)
         if best is None or sol.cost < best.cost:
             best = sol
     th = best.x
@@ -289,7 +297,7 @@ def fit_structure(model: StructureModel, data: np.ndarray, *,
                         at_bound=tuple(n for n, b in zip(model.names, near) if b))
 
 
-def evidence_input(model: StructureModel, fit: StructureFit, *, eps_k: float):
+def evidence_input(model, fit: StructureFit, *, eps_k: float):
     """:class:`~xasmpi.analysis.ranking.EvidenceInput` of a structure fit: per-point noise variance
     ε_k² Σ_j L_ij² (white χ(k) noise ε_k through the fit-space operator L, as in
     :func:`xasmpi.exafs.fit.report`), ν = N_idp, priors = the model's bounds."""

@@ -102,7 +102,8 @@ def _datasets(job: Job, cache: dict) -> dict:
         red = reduce_stage.reduced(job, cache)
         model = fit_stage.model_for(job, reduce_stage.paths(job, cache))
         for s in samples:
-            out[s] = {"chi": fit_stage._data_for(model, red[s]), "space": model.space, "nk": model.nk}
+            out[s] = {"chi": fit_stage._data_for(model, red[s]), "space": model.space, "nk": model.nk,
+                      "model": model}
     for m in (job.xanes.measured if job.xanes else ()):
         out.setdefault(m, {"chi": None, "space": None, "nk": None})
     return out
@@ -175,6 +176,36 @@ def _xanes_input(f, spectrum: str, cand: str, fwhm: float):
     n_eff = min(float(e.size), max(1.0, (e[-1] - e[0]) / fwhm))
     return EvidenceInput(residual=y - m, jacobian=np.zeros((y.size, 0)), var=np.full(y.size, sig ** 2),
                          n_eff=n_eff, bounds=np.zeros((0, 2)))
+
+
+def _empirical_model(job: Job, mf, smodel):
+    """The empirical route: the model-free fit's paths (bulk references) with N and R fixed at the
+    candidate's shells (its paths to the path's scatterer within ``rank.shell_halfwidth`` of the path's
+    distance), σ² and ΔE0 free as in the model-free fit; no S0² (the references carry theirs)."""
+    from xasmpi.exafs.model import Param, PathModel
+
+    hw = job.rank.shell_halfwidth
+    scat_of = np.array([smodel.groups[i].split("-", 1)[1] for i in smodel.group_of])
+    n, r = [], []
+    for j, p in enumerate(mf.paths):
+        spec = next((q for q in job.paths if q.name == p.name), None)
+        scat = (spec.scatterer if spec is not None and spec.scatterer else p.name.split("-", 1)[-1])
+        r_path = mf.r[j].value
+        m = (scat_of == scat) & (np.abs(smodel.r0 - r_path) <= hw)
+        nn = float(smodel.weight[m].sum())
+        n.append(Param(nn, False))
+        r.append(Param(float(np.sum(smodel.weight[m] * smodel.r0[m]) / nn) if nn > 0 else r_path, False))
+    # a path the candidate has no shell for contributes nothing: its σ² (and a ΔE0 of only such paths)
+    # is fixed, or it would make the Hessian singular
+    s2 = [sp if nn.value > 0 else Param(sp.value, False) for sp, nn in zip(mf.sigma2, n)]
+    de0 = list(mf.de0)
+    for i in range(len(de0)):
+        used = [n[j].value > 0 for j in range(len(mf.paths)) if int(mf.de0_of_path[j]) == i]
+        if de0[i].vary and not any(used):
+            de0[i] = Param(0.0, False)
+    return PathModel.build(mf.paths, space=mf.space, nk=mf.nk, n=n, sigma2=s2, r=r,
+                           de0=de0 if mf.de0_mode != "none" else None, de0_mode=mf.de0_mode,
+                           de0_groups=mf.de0_groups if mf.de0_mode == "group" else None)
 
 
 def _consistency(f, job: Job, sample: str, model, fit) -> list:
@@ -308,8 +339,33 @@ def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
         extra = {c: {"mass": mass_log_likelihood(masses[c], mass, job.analysis.mass_tol)}
                  for c in absorbers} if mass is not None and len(masses) == len(absorbers) else None
         res = rank_dataset(ds, inputs, extra=extra)
+        emp = {}
+        if d["chi"] is not None and d.get("model") is not None:
+            from xasmpi.analysis.ranking import laplace_evidence, noise_scale2
+
+            try:
+                ein = {}
+                for c in absorbers:
+                    pm = _empirical_model(job, d["model"], models[c])
+                    x0 = np.array([s_.value for s_ in pm.sigma2 if s_.vary]
+                                  + [0.0] * (len(pm.names) - sum(s_.vary for s_ in pm.sigma2)))
+                    ein[c] = evidence_input(pm, fit_structure(pm, d["chi"], x0=x0), eps_k=eps)
+                sc = noise_scale2(list(ein.values()))
+                emp = {c: laplace_evidence(v, noise_scale2=sc) for c, v in ein.items()}
+            except XasmpiError as exc:
+                log.warning("rank %s: empirical route not evaluated (%s)", ds, exc)
+                emp = {}
         _write(root, ds, res, inputs, fits, models, d, masses, plan.extra["candidates"], str_t,
                {c: _consistency(f, job, ds, models[c], fits[c]) for c in models})
+        if emp:
+            eg = root[ds].create_group("exafs_empirical")
+            eg.attrs["what"] = ("empirical route (bulk-reference paths, N and R of the candidate, sigma^2 and dE0 "
+                                "free): shown beside the FEFF route, not multiplied into the posterior (same data)")
+            for key in ("log_evidence", "log_likelihood", "log_prior", "log_occam", "chi2", "noise_scale2",
+                        "n_eff", "n_par"):
+                _ds(eg, key, np.array([getattr(emp[c], key) for c in res.candidates], dtype=float), "1")
+            log.info("rank %s: empirical route ln Z: %s", ds,
+                     ", ".join(f"{c} {emp[c].log_evidence:.1f}" for c in sorted(emp, key=lambda c: -emp[c].log_evidence)))
         winners[ds] = {"winner": res.winner, "posterior": res.posterior[res.winner], "margin": res.margin,
                        "runner_up": res.candidates[1] if len(res.candidates) > 1 else None}
         terms = ", ".join(f"{c}: ln Z {res.log_evidence[c]:.1f} ("

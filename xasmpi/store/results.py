@@ -325,7 +325,7 @@ def read_ranking(f: h5py.File) -> dict:
         for key in ("posterior", "log_evidence", "mass", "mass_log_likelihood"):
             if key in d:
                 row[key] = d[key][()].tolist()
-        for t in ("exafs", "xanes"):
+        for t in ("exafs", "xanes", "exafs_empirical"):
             if t in d:
                 row["terms"][t] = {k: d[t][k][()].tolist() for k in d[t]}
         for c, cg in (d["fits"].items() if "fits" in d else ()):
