@@ -108,6 +108,8 @@ def test_rank_real_bulk_spectra_two_ranks(tmp_path):
         assert d["candidate"].asstr()[0] == "CdS-zincblende"
         post = d["posterior"][:]
         assert post[0] >= 0.9 and post.sum() == pytest.approx(1.0)
+        assert "exafs_empirical" in d and np.all(np.isfinite(d["exafs_empirical/log_evidence"][:]))
+        assert not np.allclose(d["exafs_empirical/log_evidence"][:], d["exafs/log_evidence"][:])
         lz = d["exafs/log_likelihood"][:] + d["exafs/log_prior"][:] + d["exafs/log_occam"][:]
         assert np.allclose(lz, d["exafs/log_evidence"][:]) and np.allclose(lz, d["log_evidence"][:])
         fz = d["fits/CdS-zincblende"]
