@@ -157,6 +157,7 @@ def aggregate(rows: list[dict]) -> dict:
         b = a["bias"]
         res[path] = {"n": len(b), "mean_bias": sum(b) / len(b) if b else None,
                      "mean_abs_bias": sum(abs(x) for x in b) / len(b) if b else None,
+                     "median_abs_bias": sorted(abs(x) for x in b)[len(b) // 2] if b else None,
                      "coverage": sum(a["covered"]) / len(a["covered"]) if a["covered"] else None,
                      "sd_keys": sorted(a["sd_keys"])}
     return res
@@ -242,14 +243,20 @@ def _write(path: Path, result: dict) -> None:
 
 
 def report(result: dict) -> list[str]:
-    """The printed tables (Markdown) and the notes on what σ was."""
+    """The printed tables (Markdown) and the notes on what σ was (summary recomputed from the cases)."""
+    result = dict(result)
+    result["summary"] = {cfg: {kind: aggregate([r for r in result["cases"] if r["config"] == cfg and r["kind"] == kind])
+                               for kind in ("simulated", "mixture")} for cfg in CONFIGS}
     lines = [f"Accuracy of N (replicates per fit {result['replicates']}; after = jobs as written, before = "
              f"{' '.join(CONFIGS['before'])}), {result['wall_s']:.0f} s"
              + ("" if result.get("complete", True) else
                 f" -- INCOMPLETE: {result['n_simulated_done']} of {result['n_simulated']} simulated cases") + ":", ""]
     for kind, label in (("simulated", f"{result.get('n_simulated_done', result['n_simulated'])} simulated MSC-like"),
                         ("mixture", f"real mixtures x = {', '.join(f'{x:g}' for x in result['mixtures'])}")):
-        lines += table(result["summary"], kind, label) + [""]
+        lines += table(result["summary"], kind, label)
+        med = [f"N({p}) {_abs_pct(result['summary'][c].get(kind, {}).get(p, {}).get('median_abs_bias'))}"
+               for p in ("Cd-S", "Cd-O", "Cd-Cd") for c in ("after",)]
+        lines += ["", f"median abs bias after: {', '.join(med)}", ""]
     for cfg in CONFIGS:
         keys = sorted({k for kind in result["summary"][cfg].values() for p in kind.values() for k in p["sd_keys"]})
         if keys and keys != ["N_total_sd"]:
