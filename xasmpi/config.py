@@ -197,6 +197,7 @@ class FitSection:
         "per-reference", doc="free ΔE0: one per reference spectrum (FEFF paths share one), global, per path, or none")
     e0_bounds: Tuple[float, float] = _f((-10.0, 10.0), "eV", -50.0, 50.0)
     check_windows: bool = _f(True, doc="refuse extraction windows that leave [fit.rmin, fit.rmax] (overlaps are always refused)")
+    leak_correction: Literal["none", "feff"] = _f("none", doc="empirical paths: 'feff' removes the neighbour shells' leakage into each window and restores the shell's own tails with a FEFF model of the reference fitted to it (needs structure+scatterer on the reference's paths; experimental, see README 'Known limitations')")
     histogram_bins: int = _f(40, None, 5, 1000)
     de: DESection = _f(DESection())
     engine: EngineSection = _f(EngineSection())

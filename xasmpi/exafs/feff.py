@@ -258,3 +258,38 @@ def _absorber_symbol(run: FeffRun) -> str:
     lines = FilePath(run.feffinp).read_text().splitlines()
     i = lines.index("POTENTIALS")
     return lines[i + 1].split()[2]
+
+
+def path_chis(run: FeffRun, k: np.ndarray, *, sigma2_of, e0: float = 0.0, rmax: float = 10.0) -> list:
+    """χ(k) of every FEFF path of ``run`` with ``reff <= rmax`` (larch ``feffpath`` + ``path2chi``,
+    S0² = 1, the structure's N and R).
+
+    Parameters
+    ----------
+    run : FeffRun
+    k : ndarray
+        Uniform grid ``0, 0.05, …`` Å⁻¹.
+    sigma2_of : callable
+        ``FeffPathFile -> σ²`` (Å²) of each path.
+    e0 : float
+        larch ``e0`` (eV) of every path.
+    rmax : float
+        Longest half path length kept, Å.
+
+    Returns
+    -------
+    list of (FeffPathFile, ndarray)
+    """
+    from larch.xafs import feffpath, path2chi
+
+    out = []
+    kk = np.concatenate([[0.5 * k[1]], k[1:]])      # larch overwrites χ[0] by extrapolation
+    for p in run.paths:
+        if p.reff > rmax:
+            continue
+        fp = feffpath(p.file, s02=1.0, sigma2=float(sigma2_of(p)), e0=float(e0), deltar=0.0)
+        path2chi(fp, k=kk)
+        chi = np.zeros_like(k)
+        chi[1:] = fp.chi[1:]
+        out.append((p, chi))
+    return out

@@ -62,6 +62,10 @@ def reduced(job: Job, cache: dict) -> dict:
 def paths(job: Job, cache: dict) -> dict:
     """Scattering paths by name: empirical from reference spectra, or FEFF (computed once per run).
 
+    With ``fit.leak_correction = "feff"`` (experimental, off by default) the paths of a
+    reference with a known structure are instead leak-corrected with a FEFF single-scattering
+    model of that reference fitted to it (:func:`_leak_models`).
+
     Empirical paths of one reference spectrum are extracted **jointly**
     (:func:`xasmpi.exafs.paths.extract_paths`) with the fit's own k window, k weight and boxcar
     R windows, so the fit operator applied to their sum returns the filtered reference.  Parts
@@ -106,12 +110,81 @@ def paths(job: Job, cache: dict) -> dict:
                 lam, preal = fp.lam, fp.preal
                 prov = {"lambda_from": fp.provenance.get("files", [])[:1], "lambda_structure": str(p.structure)}
             shells.append(Shell(p.name, p.n, p.r, p.sigma2, p.rmin, p.rmax, lam, preal, prov))
+        leaks = None
+        structures = {str(p.structure) for _, p in items if p.structure}
+        if f is not None and f.space != "k" and f.leak_correction == "feff" and len(structures) == 1 \
+                and all(p.structure and p.scatterer for _, p in items):
+            leaks = _leak_models(job, cache, ref, items, kmin=kmin, kmax=kmax, kweight=kweight)
         if f is not None and f.space != "k":
-            shells += _remainders(job, refname, items, f.rmin, f.rmax)
-        got = extract_paths(ref, shells, dr=0.0, kmin=kmin, kmax=kmax, kweight=kweight)
+            rest = _remainders(job, refname, items, f.rmin, f.rmax)   # also checks the windows
+            if leaks is None:
+                shells += rest
+        got = extract_paths(ref, shells, dr=0.0, kmin=kmin, kmax=kmax, kweight=kweight, leaks=leaks)
+        if leaks is not None:
+            for path in got:
+                path.provenance["leak_model"] = cache["leak_fit"][refname]
         for (i, p), path in zip(items, got):
             out[p.name] = path
     cache["paths"] = out
+    return out
+
+
+#: grids of the leak-model fit: ΔE0 of the FEFF model (eV) and σ² of shells that are no path (Å²)
+LEAK_E0 = tuple(np.arange(-12.0, 12.01, 1.0))
+LEAK_SIGMA2 = (0.001, 0.002, 0.003, 0.004, 0.006, 0.008, 0.011)
+
+
+def _leak_models(job: Job, cache: dict, ref, items, *, kmin: float, kmax: float, kweight: float) -> list:
+    """Per path of one reference: (χ of its shell, χ of the rest of the reference) from the
+    FEFF single-scattering paths of the reference's structure, scaled to the reference.
+
+    The model (the structure's N and R, the job's σ² for the paths' shells, one σ² for the
+    other shells, one ΔE0 and one amplitude factor S0²) is fitted to the reference in the fit
+    space over [fit.rmin, fit.rmax] on a grid of ΔE0 and σ² (the amplitude in closed form);
+    the fit is recorded in each path's provenance (``leak_model``).
+    """
+    from xasmpi.exafs.feff import path_chis
+    from xasmpi.exafs.kernel import kgrid
+    from xasmpi.exafs.model import FitSpace
+
+    f = job.fit
+    p0 = items[0][1]
+    feff_path(job, p0, cache)                            # runs (and caches) FEFF on the structure
+    run = cache["feff_runs"][(p0.structure, p0.feff_radius, p0.feff_version)]
+    k = kgrid()
+    chi = np.interp(k, ref.k, ref.chi, right=0.0)
+    op = FitSpace(kind="q", kmin=kmin, kmax=kmax, kweight=int(round(kweight)), dk=ref.settings.dk,
+                  window=ref.settings.window, rmin=f.rmin, rmax=f.rmax).operator(k.size)
+    b = op @ chi
+    own = [(p.scatterer, p.r, p.sigma2) for _, p in items]
+
+    def known(pf, other):
+        if pf.nleg == 2:
+            for sc, r, s2 in own:
+                if pf.scatterer == sc and abs(pf.reff - r) <= 0.05:
+                    return s2
+        return other
+
+    best = None
+    for e0 in LEAK_E0:
+        for other in LEAK_SIGMA2:
+            pcs = [(pf, c) for pf, c in path_chis(run, k, sigma2_of=lambda q: known(q, other), e0=e0,
+                                                  rmax=f.rmax + 1.0) if pf.nleg == 2]
+            tot = sum(c for _, c in pcs)
+            a = op @ tot
+            scale = float(a @ b / (a @ a))
+            rf = float(np.sum((b - scale * a) ** 2) / np.sum(b * b))
+            if best is None or rf < best[0]:
+                best = (rf, e0, other, scale, pcs)
+    rf, e0, other, scale, pcs = best
+    tot = sum(c for _, c in pcs)
+    cache.setdefault("leak_fit", {})[items[0][1].reference] = {
+        "method": "FEFF single-scattering model of the reference", "structure": str(p0.structure),
+        "rfactor": rf, "de0": float(e0), "sigma2_other": float(other), "s02": scale, "files": len(pcs)}
+    out = []
+    for sc, r, _ in own:
+        mine = scale * sum((c for pf, c in pcs if pf.scatterer == sc and abs(pf.reff - r) <= 0.05), np.zeros_like(k))
+        out.append((mine, scale * tot - mine))
     return out
 
 
