@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         extra = {"lattice": args.lattice}
     check = check_chemistry(atoms)
     try:
-        write(str(args.output), atoms)
+        write(str(args.output), atoms, parallel=False)
     except Exception as exc:  # ASE: unknown extension, unwritable path...
         raise InputError(f"{args.output}: cannot write structure ({exc})") from exc
     if args.json:
