@@ -107,7 +107,13 @@ def test_three_cluster_campaign_spreads_uneven_tasks_over_two_ranks(tmp_path):
             assert w.sum() == pytest.approx(1.0)
             mu = a["mu"][:]
             avg = f[f"xanes/{c}/mu"][:]
-            assert np.allclose(avg, (w[:, None] * mu).sum(0))  # weighted average of the absorbers
+            # weighted average of the absorbers, each on the photon-energy scale E - E_F + Epsii
+            energy, eps = f[f"xanes/{c}/energy"][:], a["epsii"][:]
+            ref = float((w * eps).sum() / w.sum())
+            grid = energy - ref
+            expected = sum(wi * np.interp(energy - ei, grid, mi) for wi, ei, mi in zip(w, eps, mu)) / w.sum()
+            assert np.allclose(avg, expected)
+            assert np.allclose(a["shift"][:], eps - ref)
             assert "O" in f[f"xanes/{c}"].attrs["formula"]
             ranks += a["rank"][:].tolist()
             times += a["elapsed"][:].tolist()
