@@ -107,14 +107,9 @@ def figure(data: dict, a: str, b: str, shifts, wdiff, out: Path, formats) -> lis
         fig.colorbar(im, ax=ax)
     if data.get("simulated"):
         fig.suptitle("SIMULATED DATA", color="r")
-    fig.tight_layout()
-    files = []
-    for fmt in formats:
-        p = out / f"compare_{a}_{b}.{fmt}"
-        fig.savefig(p, dpi=120)
-        files.append(p)
-    plt.close(fig)
-    return files
+    from xasmpi.report.figures import FigureContext, _save
+
+    return _save(fig, f"compare_{a}_{b}", FigureContext(Path(out), tuple(formats), dpi=120))
 
 
 def model_from_file(f, sample: str):

@@ -145,14 +145,9 @@ def figure(ranking: dict, out: Path, *, formats=("png", "pdf"), simulated: bool 
             ax.set_axis_off()
     if simulated:
         fig.suptitle("SIMULATED DATA", color="r")
-    fig.tight_layout()
-    files = []
-    for fmt in formats:
-        p = out / f"ranking.{fmt}"
-        fig.savefig(p, dpi=120)
-        files.append(p)
-    plt.close(fig)
-    return files
+    from xasmpi.report.figures import FigureContext, _save
+
+    return _save(fig, "ranking", FigureContext(Path(out), tuple(formats), dpi=120))
 
 
 def run(args) -> int:

@@ -33,7 +33,7 @@ import numpy as np
 
 from xasmpi.config import Job, XanesSection
 from xasmpi.errors import ConfigError, XasmpiError
-from xasmpi.stages.base import OK, Field, StagePlan, Task
+from xasmpi.stages.base import OK, Field, StagePlan
 from xasmpi.store.h5 import write_dataset as _ds
 
 STAGE_ID = 8
@@ -254,8 +254,6 @@ def measured_names(job: Job) -> list[str]:
 
 
 def prepare(job: Job, cache: dict) -> StagePlan:
-    from xasmpi.stages import reduce as R
-
     if job.supplementary is None:
         raise ConfigError(f"{job.source}: stage 'supplementary' needs a [supplementary] section")
     if not job.spectra:
@@ -270,9 +268,9 @@ def prepare(job: Job, cache: dict) -> StagePlan:
     tasks, groups = [], {}
     ctx = None
     if calcs:
-        from xasmpi.stages.xanes import settings as xanes_settings
-        from xasmpi.xanes.clusters import estimate_cost, unique_absorbers
-        from xasmpi.xanes.fdmnes import find_fdmnes, write_input
+        from xasmpi.stages.xanes import absorber_task, settings as xanes_settings
+        from xasmpi.xanes.clusters import unique_absorbers
+        from xasmpi.xanes.fdmnes import find_fdmnes
 
         xj = _xanes_job(job)
         binary, how = find_fdmnes(xj.xanes.fdmnes)
@@ -284,11 +282,10 @@ def prepare(job: Job, cache: dict) -> StagePlan:
             groups[group] = len(sites)
             inputs = []
             for row, (idx, _w) in enumerate(sites):
-                text = write_input(atoms, idx, st, title=f"xasmpi {job.job.name}: supplementary {name}, absorber {idx}")
-                inputs.append(text)
-                tasks.append(Task(index=len(tasks), group=group, row=row,
-                                  cost=estimate_cost(atoms, idx, radius) * (30.0 if st.mode == "fdm" else 1.0),
-                                  payload={"candidate": name, "absorber": int(idx), "input": text}))
+                task = absorber_task(len(tasks), group, row, atoms, idx, st, candidate=name,
+                                     title=f"xasmpi {job.job.name}: supplementary {name}, absorber {idx}")
+                inputs.append(task.payload["input"])
+                tasks.append(task)
             extra["calcs"][name] = {"atoms": atoms, "sites": sites, "inputs": inputs, "settings": st, "what": what}
             log.info("supplementary: FDMNES %s (%s), radius %g Å, %d unique absorber(s), %s", name, what, radius,
                      len(sites), st.mode)

@@ -79,8 +79,8 @@ def candidate_atoms(cand):
 
 
 def prepare(job: Job, cache: dict) -> StagePlan:
-    from xasmpi.xanes.clusters import estimate_cost, unique_absorbers
-    from xasmpi.xanes.fdmnes import find_fdmnes, smoke_test, write_input
+    from xasmpi.xanes.clusters import unique_absorbers
+    from xasmpi.xanes.fdmnes import find_fdmnes, smoke_test
 
     if job.xanes is None or not job.xanes.candidates:
         raise ConfigError(f"{job.source}: stage 'xanes' needs [xanes] with [[xanes.candidates]]")
@@ -108,22 +108,19 @@ def prepare(job: Job, cache: dict) -> StagePlan:
         groups[group] = len(sites)
         inputs = []
         for row, (idx, weight) in enumerate(sites):
-            text = write_input(atoms, idx, cst, title=f"xasmpi {job.job.name}: {cand.name}, absorber {idx}")
-            inputs.append(text)
-            tasks.append(Task(index=len(tasks), group=group, row=row,
-                              cost=estimate_cost(atoms, idx, cst.radius) * (30.0 if cst.mode == "fdm" else 1.0),
-                              payload={"candidate": cand.name, "absorber": int(idx), "input": text}))
+            task = absorber_task(len(tasks), group, row, atoms, idx, cst, candidate=cand.name,
+                                 title=f"xasmpi {job.job.name}: {cand.name}, absorber {idx}")
+            inputs.append(task.payload["input"])
+            tasks.append(task)
         if job.xanes.radius_check:
             heavy = max(range(len(sites)), key=lambda k: sites[k][1])
             rst = settings(job, cand, radius=job.xanes.radius_check)
             idx = sites[heavy][0]
-            text = write_input(atoms, idx, rst, title=f"xasmpi {job.job.name}: {cand.name}, absorber {idx}, "
-                                                      f"radius check {rst.radius} Å")
             groups[f"/xanes/{cand.name}/radius_check"] = 1
-            tasks.append(Task(index=len(tasks), group=f"/xanes/{cand.name}/radius_check", row=0,
-                              cost=estimate_cost(atoms, idx, rst.radius) * (30.0 if rst.mode == "fdm" else 1.0),
-                              payload={"candidate": cand.name, "absorber": int(idx), "input": text,
-                                       "what": "radius_check"}))
+            tasks.append(absorber_task(len(tasks), f"/xanes/{cand.name}/radius_check", 0, atoms, idx, rst,
+                                       candidate=cand.name, what="radius_check",
+                                       title=f"xasmpi {job.job.name}: {cand.name}, absorber {idx}, "
+                                             f"radius check {rst.radius} Å"))
         extra["candidates"][cand.name] = {"atoms": atoms, "report": rep, "sites": sites, "inputs": inputs,
                                           "settings": cst}
         log.info("xanes candidate %s: %s, %d atoms, %d unique %s absorber(s), %s", cand.name,
@@ -135,6 +132,22 @@ def prepare(job: Job, cache: dict) -> StagePlan:
     return StagePlan(stage="xanes", tasks=tasks, fields=fields,
                      groups=groups, run_batch=run_batch, context=ctx, schedule="dynamic", batch=1,
                      owned=tuple(f"/xanes/{c}" for c in extra["candidates"]), extra=extra)
+
+
+def absorber_task(index: int, group: str, row: int, atoms, absorber: int, st, *, candidate: str, title: str,
+                  **payload) -> Task:
+    """One FDMNES run (one absorber of one structure) as a dynamic-queue task.
+
+    Its cost estimate (for the longest-first order) is :func:`~xasmpi.xanes.clusters.estimate_cost`
+    at the run's radius, ×30 in FDM mode; the payload holds the FDMNES input text.
+    """
+    from xasmpi.xanes.clusters import estimate_cost
+    from xasmpi.xanes.fdmnes import write_input
+
+    text = write_input(atoms, absorber, st, title=title)
+    return Task(index=index, group=group, row=row,
+                cost=estimate_cost(atoms, absorber, st.radius) * (30.0 if st.mode == "fdm" else 1.0),
+                payload={"candidate": candidate, "absorber": int(absorber), "input": text, **payload})
 
 
 def run_batch(tasks: list[Task], ctx: dict) -> list[TaskResult]:
