@@ -32,7 +32,7 @@ from xasmpi import __version__, stages as stage_registry
 from xasmpi.config import STAGES, Job
 from xasmpi.errors import CampaignError, XasmpiError
 from xasmpi.parallel.driver import Progress, run_tasks
-from xasmpi.stages.base import FAILED, OK
+from xasmpi.parallel.tasks import FAILED, OK
 from xasmpi.store import h5 as store
 from xasmpi.store.journal import JournalWriter, journal_dir, read_journals
 from xasmpi.store.results import LAYOUT_VERSION

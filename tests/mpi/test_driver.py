@@ -212,7 +212,7 @@ def test_bad_job_files_exit_2_with_key_and_file(tmp_path, body, key, problem):
 
 def test_guided_batches_cover_the_queue_longest_first_and_end_with_single_tasks():
     from xasmpi.parallel.driver import guided_batch
-    from xasmpi.stages.base import Task
+    from xasmpi.parallel.tasks import Task
 
     queue = [Task(index=i, group="/g", row=i, cost=1.0) for i in range(2000)]
     pos, remaining, sizes = 0, 2000.0, []

@@ -24,7 +24,7 @@ from typing import Callable
 
 from mpi4py import MPI
 
-from xasmpi.stages.base import FAILED, StagePlan, Task, TaskResult, failed
+from xasmpi.parallel.tasks import FAILED, StagePlan, Task, TaskResult, failed
 
 log = logging.getLogger("xasmpi")
 

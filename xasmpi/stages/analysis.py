@@ -19,7 +19,7 @@ import numpy as np
 
 from xasmpi.config import Job
 from xasmpi.errors import ConfigError
-from xasmpi.stages.base import OK, StagePlan
+from xasmpi.parallel.tasks import OK, StagePlan
 
 STAGE_ID = 5
 log = logging.getLogger("xasmpi")

@@ -21,7 +21,7 @@ from xasmpi.config import Job
 from xasmpi.errors import ConfigError
 from xasmpi.stages import fit as fit_stage
 from xasmpi.stages import reduce as reduce_stage
-from xasmpi.stages.base import StagePlan
+from xasmpi.parallel.tasks import StagePlan
 
 STAGE_ID = 3
 log = logging.getLogger("xasmpi")

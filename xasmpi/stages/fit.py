@@ -16,7 +16,7 @@ from xasmpi.store.h5 import write_dataset as _ds
 from xasmpi.config import Job, param_bounds
 from xasmpi.errors import ConfigError, InputError
 from xasmpi.stages import reduce as reduce_stage
-from xasmpi.stages.base import OK, Field, StagePlan, Task, TaskResult, failed, seed_for
+from xasmpi.parallel.tasks import OK, Field, StagePlan, Task, TaskResult, failed, seed_for
 
 STAGE_ID = 2
 log = logging.getLogger("xasmpi")

@@ -24,7 +24,7 @@ import numpy as np
 
 from xasmpi.config import Job
 from xasmpi.errors import ConfigError, XasmpiError
-from xasmpi.stages.base import OK, Field, StagePlan, Task, TaskResult, failed
+from xasmpi.parallel.tasks import OK, Field, StagePlan, Task, TaskResult, failed
 from xasmpi.store.h5 import write_dataset as _ds
 
 STAGE_ID = 9

@@ -12,7 +12,7 @@ import numpy as np
 from xasmpi.store.h5 import write_dataset as _ds
 from xasmpi.config import Job, spectrum_reduction
 from xasmpi.errors import ConfigError
-from xasmpi.stages.base import StagePlan
+from xasmpi.parallel.tasks import StagePlan
 
 STAGE_ID = 1
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from xasmpi.config import Job
 from xasmpi.errors import ConfigError
-from xasmpi.stages.base import OK, Field, StagePlan, Task, TaskResult, failed
+from xasmpi.parallel.tasks import OK, Field, StagePlan, Task, TaskResult, failed
 
 STAGE_ID = 7
 log = logging.getLogger("xasmpi")

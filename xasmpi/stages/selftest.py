@@ -14,7 +14,7 @@ import numpy as np
 from xasmpi.config import Job
 from xasmpi.external import run_program
 from xasmpi.errors import XasmpiError
-from xasmpi.stages.base import OK, Field, StagePlan, Task, TaskResult, failed, seed_for
+from xasmpi.parallel.tasks import OK, Field, StagePlan, Task, TaskResult, failed, seed_for
 
 STAGE_ID = 0
 GROUP = "/selftest"

@@ -33,7 +33,7 @@ import numpy as np
 
 from xasmpi.config import Job, XanesSection
 from xasmpi.errors import ConfigError, XasmpiError
-from xasmpi.stages.base import OK, Field, StagePlan
+from xasmpi.parallel.tasks import OK, Field, StagePlan
 from xasmpi.store.h5 import write_dataset as _ds
 
 STAGE_ID = 8

@@ -36,7 +36,7 @@ from xasmpi.config import Job
 from xasmpi.errors import ConfigError
 from xasmpi.stages import fit as fit_stage
 from xasmpi.stages import reduce as reduce_stage
-from xasmpi.stages.base import OK, Field, StagePlan, Task, TaskResult, failed, seed_for
+from xasmpi.parallel.tasks import OK, Field, StagePlan, Task, TaskResult, failed, seed_for
 
 STAGE_ID = 6
 log = logging.getLogger("xasmpi")

@@ -29,7 +29,7 @@ import numpy as np
 
 from xasmpi.config import Job
 from xasmpi.errors import ConfigError, XasmpiError
-from xasmpi.stages.base import OK, Field, StagePlan, Task, TaskResult, failed
+from xasmpi.parallel.tasks import OK, Field, StagePlan, Task, TaskResult, failed
 
 STAGE_ID = 4
 log = logging.getLogger("xasmpi")

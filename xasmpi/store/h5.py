@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 
 from xasmpi.errors import CampaignError
-from xasmpi.stages.base import FAILED, OK, StagePlan, TaskResult
+from xasmpi.parallel.tasks import FAILED, OK, StagePlan, TaskResult
 
 log = logging.getLogger("xasmpi")
 

@@ -17,7 +17,7 @@ import uuid
 import zlib
 from pathlib import Path
 
-from xasmpi.stages.base import FAILED, OK, TaskResult
+from xasmpi.parallel.tasks import FAILED, OK, TaskResult
 
 _HEAD = struct.Struct("<II")
 

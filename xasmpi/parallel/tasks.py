@@ -1,8 +1,9 @@
-"""Task and plan records shared by the stages, the driver and the store.
+"""The task contract: records shared by the stages, the driver and the store.
 
 A stage turns a job into a :class:`StagePlan`: a list of small picklable :class:`Task`
 records, a module-level function that runs a batch of them, and the HDF5 datasets their
-results fill.  The driver only schedules; the store only writes.
+results fill; each task returns a :class:`TaskResult`.  The driver only schedules; the store
+only writes.  This module is bottom-level: it imports neither MPI nor HDF5 nor any stage.
 """
 from __future__ import annotations
 
