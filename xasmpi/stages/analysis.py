@@ -126,8 +126,6 @@ def _samples(fh) -> list[str]:
 
 
 def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
-    import h5py
-
     from xasmpi.analysis.angles import angle_from_replicates, angle_from_shells, bond_angle_distribution
     from xasmpi.analysis.distributions import bimodality_test, kde, modes
     from xasmpi.analysis.stoichiometry import enumerate_stoichiometries
@@ -140,7 +138,8 @@ def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
             if key in fh["/analysis"]:
                 del fh["/analysis"][key]
     root = fh.require_group("/analysis")
-    str_t = h5py.string_dtype()
+    from xasmpi.store.layout import STRING as str_t
+
     samples = _samples(fh)
     # -- stoichiometry ---------------------------------------------------------------------
     if a.mass is not None:

@@ -66,9 +66,8 @@ def prepare(job: Job, cache: dict) -> StagePlan:
 
 
 def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
-    import h5py
+    from xasmpi.store.layout import STRING as str_t
 
-    str_t = h5py.string_dtype()
     for name, (model, data, res) in plan.extra["results"].items():
         g = fh.require_group(f"/exafs/{name}")
         if "feff" in g:

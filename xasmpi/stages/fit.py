@@ -12,6 +12,7 @@ import logging
 
 import numpy as np
 
+from xasmpi.store import layout
 from xasmpi.store.h5 import write_dataset as _ds
 from xasmpi.config import Job, param_bounds
 from xasmpi.errors import ConfigError, InputError
@@ -20,8 +21,7 @@ from xasmpi.parallel.tasks import OK, Field, StagePlan, Task, TaskResult, failed
 
 STAGE_ID = 2
 log = logging.getLogger("xasmpi")
-PERCENTILES = (2.5, 16.0, 50.0, 84.0, 97.5)
-UNITS = {"n": "1", "sigma2": "Å^2", "r": "Å", "de0": "eV"}
+UNITS = layout.UNITS
 
 
 def samples(job: Job) -> list[str]:
@@ -79,14 +79,7 @@ def column_names(model) -> list[str]:
     ΔE0: ``global.de0`` (one for all paths), ``Cd-S.de0`` (per path), ``CdS_bulk.de0`` (per
     reference spectrum; ``feff.de0`` for FEFF paths).
     """
-    out = []
-    for nm in model.names:
-        if nm == "de0":
-            out.append("global.de0")
-            continue
-        key, path = nm.split("_", 1)
-        out.append(f"{path}.{key}")
-    return out
+    return [layout.column_name(nm) for nm in model.names]
 
 
 def _data_for(model, red) -> np.ndarray:
@@ -178,9 +171,6 @@ def run_batch(tasks: list[Task], ctx: dict) -> list[TaskResult]:
 
 def _write_best(g, model, data, res, cols) -> None:
     """The best fit of one sample under ``/exafs/<sample>/fit``."""
-    import h5py
-
-    str_t = h5py.string_dtype()
     if "fit" in g:
         del g["fit"]
     b = g.create_group("fit")
@@ -195,7 +185,7 @@ def _write_best(g, model, data, res, cols) -> None:
                     "de0_groups": json.dumps({p.name: model.de0_labels[model.de0_of_path[j]].lstrip("_") or "global"
                                               for j, p in enumerate(model.paths)} if model.de0_mode != "none" else {}),
                     "fixed": json.dumps({p.name: {"r": float(model.r[j].value)} for j, p in enumerate(model.paths)})})
-    b.create_dataset("names", data=np.array(cols, dtype=object), dtype=str_t)
+    layout.write_strings(b, "names", cols)
     _ds(b, "params", res.params)
     _ds(b, "stderr", res.stderr, what="Jacobian standard error scaled by sqrt(reduced chi2) with N_idp")
     _ds(b, "bounds", model.bounds, what="lower/upper bounds of the free parameters")
@@ -211,12 +201,7 @@ def _write_best(g, model, data, res, cols) -> None:
 
 
 def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
-    import h5py
-
-    from xasmpi.analysis.distributions import histogram, overlap_coefficient
-
     f = job.fit
-    str_t = h5py.string_dtype()
     n_by_sample = {}
     for name, (model, data, res) in plan.extra["best"].items():
         cols = column_names(model)
@@ -233,46 +218,15 @@ def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
         rep.attrs["mode"] = f.mode
         rep.attrs["chunk"] = f.chunk
         # statistics over successful replicates
-        status = rep["status"][:]
-        ok = status == OK
-        params = rep["params"][:][ok]
-        st = g.create_group("stats")
-        st.attrs["n"] = int(ok.sum())
-        st.attrs["mode"] = f.mode
-        st.create_dataset("names", data=np.array(cols, dtype=object), dtype=str_t)
-        if params.shape[0]:
-            _ds(st, "mean", params.mean(0))
-            _ds(st, "sd", params.std(0, ddof=1) if params.shape[0] > 1 else np.full(len(cols), np.nan))
-            _ds(st, "percentiles", np.percentile(params, PERCENTILES, axis=0).T, levels=list(PERCENTILES))
-            sd = params.std(0, ddof=1) if params.shape[0] > 1 else np.full(len(cols), np.nan)
-            log.info("fit %s: %d %s replicates%s: %s", name, params.shape[0], f.mode,
+        reps = layout.read_replicates(g)
+        st = layout.Stats.of(reps, bins=f.histogram_bins)
+        layout.write_stats(g, st)
+        if st.n:
+            log.info("fit %s: %d %s replicates%s: %s", name, st.n, f.mode,
                      " (optimiser stability, not an uncertainty)" if f.mode == "restart" else "",
-                     ", ".join(f"{c} = {m:.4g} ± {e:.2g}" for c, m, e in zip(cols, params.mean(0), sd)))
-            hg = st.create_group("hist")
-            for j, c in enumerate(cols):
-                path, key = c.rsplit(".", 1)
-                if key != "n":
-                    continue
-                h = histogram(params[:, j], bins=f.histogram_bins)
-                pg = hg.create_group(path)
-                _ds(pg, "edges", h.edges, "1")
-                _ds(pg, "counts", h.counts)
-                n_by_sample.setdefault(path, {})[name] = params[:, j]
+                     ", ".join(f"{c} = {m:.4g} ± {e:.2g}" for c, m, e in zip(cols, st.mean, st.sd)))
+            for (path, key), col in reps.by_column().items():
+                if key == "n":
+                    n_by_sample.setdefault(path, {})[name] = col
     # overlap of N distributions between samples, per path
-    pairs = []
-    for path, by in n_by_sample.items():
-        names = sorted(by)
-        for i in range(len(names)):
-            for j in range(i + 1, len(names)):
-                a, b_ = by[names[i]], by[names[j]]
-                if a.size > 1 and b_.size > 1:
-                    pairs.append((path, names[i], names[j], overlap_coefficient(a, b_)))
-    if "/analysis/overlap" in fh:
-        del fh["/analysis/overlap"]
-    if pairs:
-        og = fh.require_group("/analysis").create_group("overlap")
-        og.attrs["method"] = "overlap coefficient ∫min(p1, p2) of Gaussian-KDE densities (Scott's rule)"
-        og.create_dataset("path", data=np.array([p[0] for p in pairs], dtype=object), dtype=str_t)
-        og.create_dataset("sample1", data=np.array([p[1] for p in pairs], dtype=object), dtype=str_t)
-        og.create_dataset("sample2", data=np.array([p[2] for p in pairs], dtype=object), dtype=str_t)
-        og.create_dataset("ovl", data=np.array([p[3] for p in pairs]))
+    layout.write_overlap(fh, layout.Overlap.of(n_by_sample))

@@ -265,8 +265,6 @@ def _consistency(f, job: Job, sample: str, model, fit) -> list:
 
 
 def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
-    import h5py
-
     from xasmpi.analysis.ranking import mass_log_likelihood, rank_dataset
     from xasmpi.analysis.stoichiometry import atomic_masses
     from xasmpi.exafs.fit import estimate_eps_k
@@ -274,7 +272,8 @@ def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
     from xasmpi.xanes.compare import core_hole_fwhm
 
     r = job.rank
-    str_t = h5py.string_dtype()
+    from xasmpi.store.layout import STRING as str_t
+
     root = f.require_group("/ranking")
     for key in list(root.keys()):
         if key != "feff":

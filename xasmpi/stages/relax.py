@@ -137,13 +137,11 @@ def relaxed_structures(job: Job) -> dict:
 
 
 def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
-    import h5py
-
+    from xasmpi.store.layout import STRING as str_t
     from xasmpi.xanes.clusters import check_chemistry
     from xasmpi.xanes.relax import make_calculator
 
     st = plan.context["settings"]
-    str_t = h5py.string_dtype()
     relaxed = relaxed_structures(job)
     model = None
     for t in plan.tasks:

@@ -213,12 +213,10 @@ def epsii_average(grid: np.ndarray, mu: np.ndarray, weights: np.ndarray, epsii: 
 
 
 def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
-    import h5py
-
+    from xasmpi.store.layout import STRING as str_t
     from xasmpi.xanes.compare import normalize
 
     grid = plan.context["grid"]
-    str_t = h5py.string_dtype()
     use_epsii = job.xanes.epsii
     for name, info in plan.extra["candidates"].items():
         g = f[f"/xanes/{name}"]

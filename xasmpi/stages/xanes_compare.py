@@ -24,9 +24,8 @@ log = logging.getLogger("xasmpi")
 
 
 def compare(job: Job, f) -> None:
-    import h5py
-
     from xasmpi.stages.reduce import read_spec
+    from xasmpi.store.layout import STRING as str_t, write_lcf
     from xasmpi.xanes.compare import (AlignSettings, RankRow, align_fixed, aligned_on, calibrate_shift, lcf,
                                       normalize, rank_candidates)
 
@@ -93,7 +92,6 @@ def compare(job: Job, f) -> None:
         return sorted(rows, key=lambda r: r.alignment.r_factor)
 
     ranking = {}
-    str_t = h5py.string_dtype()
     for name in x.measured:
         meas = measured[name]
         g = mg.create_group(name)
@@ -127,13 +125,7 @@ def compare(job: Job, f) -> None:
             comps = {c: (e, aligned_on(sims[c], al[c], e)) for c in combo}
             res = lcf(e, al[combo[0]].data, comps, sum_to_one=True, max_shift=x.lcf_max_shift, joint=True)
             lg = cg.require_group(f"lcf/{name}").create_group("+".join(combo))
-            lg.create_dataset("names", data=np.array(res.names, dtype=object), dtype=str_t)
-            _ds(lg, "weights", res.weights, "1")
-            _ds(lg, "errors", res.errors, "1")
-            _ds(lg, "energy", e, "eV")
-            _ds(lg, "data", al[combo[0]].data, "1")
-            _ds(lg, "model", res.model, "1")
-            lg.attrs["r_factor"] = res.r_factor
+            write_lcf(lg, e, al[combo[0]].data, res)
             log.info("xanes %s LCF %s: %s, R=%.4f", name, "+".join(combo),
                      ", ".join(f"{n} {w:.3f}±{s:.3f}" for n, w, s in zip(res.names, res.weights, res.errors)),
                      res.r_factor)

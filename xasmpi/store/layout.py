@@ -1,0 +1,558 @@
+"""The results file's layout in one place: records, their writers and readers, in pairs.
+
+Every HDF5 group a stage writes and the offline side (``summary``, ``report``, ``stoich``,
+``angle``, ``compare``) reads is described here once:
+
+* :data:`TABLE` is the layout table of the README (``tests/unit/test_store_layout.py``
+  checks that the README shows exactly this table);
+* one spelling of every fitted-parameter name: ``<path>.<par>`` with ``par`` in
+  :data:`PARAMETERS` (``Cd-S.n``, ``Cd-S.sigma2``, ``Cd-S.r``; ΔE0 as ``<group>.de0``),
+  made from the model's names by :func:`column_name` and split by :func:`split_column`;
+  the summary's ``N``/``sigma2``/``R``/``dE0`` prefixes are :data:`SUMMARY_KEYS`;
+* frozen records and ``write_<group>(g, record)`` / ``read_<group>(g)`` pairs:
+  :class:`Replicates`, :class:`Stats` (the one mean/sd computation, :func:`mean_sd`),
+  :class:`Overlap` (the one overlap coefficient,
+  :func:`xasmpi.analysis.distributions.overlap_coefficient`), :class:`LcfFit`,
+  :class:`BestFit`, and the truth of simulated spectra.
+
+Layout version 1 (:data:`LAYOUT_VERSION`) is the only version written so far.  A change of
+the layout bumps it, and the readers here keep a branch for version-1 files.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import h5py
+import numpy as np
+
+from xasmpi.store.h5 import write_dataset
+
+LAYOUT_VERSION = 1
+
+#: HDF5 variable-length UTF-8 string type (names, formulas, messages)
+STRING = h5py.string_dtype()
+
+#: fitted-parameter keys (the part after the last '.' of a column name)
+PARAMETERS = ("n", "sigma2", "r", "de0")
+#: units of the fitted parameters (attr ``units`` of the replicates)
+UNITS = {"n": "1", "sigma2": "Å^2", "r": "Å", "de0": "eV"}
+#: prefix of each parameter in ``xasmpi summary --json`` (``N_mean``, ``dE0_sd``, ...)
+SUMMARY_KEYS = {"n": "N", "sigma2": "sigma2", "r": "R", "de0": "dE0"}
+#: percentile levels of ``/exafs/<s>/stats/percentiles``
+PERCENTILES = (2.5, 16.0, 50.0, 84.0, 97.5)
+#: ``/analysis/overlap`` attr ``method``
+OVERLAP_METHOD = "overlap coefficient ∫min(p1, p2) of Gaussian-KDE densities (Scott's rule)"
+
+
+# --------------------------------------------------------------------------------------
+# generic helpers (the offline side walks groups through these, not through h5py)
+# --------------------------------------------------------------------------------------
+
+
+def text(x: Any) -> str:
+    """``bytes`` or numpy string scalar -> ``str``."""
+    if isinstance(x, (bytes, np.bytes_)):
+        return x.decode("utf-8", "replace")
+    return str(x)
+
+
+def is_group(obj: Any) -> bool:
+    """True for an HDF5 group (or file)."""
+    return isinstance(obj, h5py.Group)
+
+
+def is_dataset(obj: Any) -> bool:
+    """True for an HDF5 dataset."""
+    return isinstance(obj, h5py.Dataset)
+
+
+def array(g: Any, key: str) -> np.ndarray | None:
+    """``g[key]`` as a float array, or None when ``g`` has no dataset ``key``."""
+    if g is not None and key in g and isinstance(g[key], h5py.Dataset):
+        return np.asarray(g[key][()], dtype=float)
+    return None
+
+
+def strings(g: Any, key: str) -> list[str]:
+    """A string dataset (or attribute) ``key`` of ``g`` as a list of ``str`` (empty if absent)."""
+    if key in g and isinstance(g[key], h5py.Dataset):
+        raw = g[key][()]
+    elif key in g.attrs:
+        raw = g.attrs[key]
+    else:
+        return []
+    return [text(v) for v in np.atleast_1d(raw)]
+
+
+def write_strings(g: h5py.Group, name: str, values: Sequence[str]) -> h5py.Dataset:
+    """Create ``g[name]``, a 1-D variable-length string dataset."""
+    return g.create_dataset(name, data=np.array(list(values), dtype=object), dtype=STRING)
+
+
+def json_attr(obj: Any, key: str, default: Any = None) -> Any:
+    """JSON attribute ``key`` of ``obj`` decoded (``default`` when absent)."""
+    if obj is None or key not in obj.attrs:
+        return default
+    return json.loads(text(obj.attrs[key]))
+
+
+# --------------------------------------------------------------------------------------
+# parameter names: one spelling
+# --------------------------------------------------------------------------------------
+
+
+def column_name(model_name: str) -> str:
+    """Results-file name of a model parameter: ``n_Cd-S`` -> ``Cd-S.n``, ``de0`` -> ``global.de0``,
+    ``de0_CdS_bulk`` -> ``CdS_bulk.de0``."""
+    if model_name == "de0":
+        return "global.de0"
+    key, path = model_name.split("_", 1)
+    return f"{path}.{key}"
+
+
+def split_column(name: str) -> tuple[str, str]:
+    """``"Cd-S.n"`` -> ``("Cd-S", "n")``; ``"CdS_bulk.de0"`` -> ``("CdS_bulk", "de0")``."""
+    path, par = text(name).rsplit(".", 1)
+    return path, par
+
+
+# --------------------------------------------------------------------------------------
+# /exafs/<s>/fit: the best fit
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BestFit:
+    """The best fit of one sample as the report and summary read it (``/exafs/<s>/fit``).
+
+    Attributes
+    ----------
+    names : tuple of str
+        Column names (``Cd-S.n``, ...).
+    params, stderr : numpy.ndarray, shape (n_par,)
+        Best-fit values and Jacobian standard errors (NaN when not stored).
+    bounds : numpy.ndarray, shape (n_par, 2)
+    paths : tuple of str
+        Fitted paths.
+    de0_groups : dict
+        Path -> ΔE0 group (``{}`` without a free ΔE0).
+    attrs : dict
+        Scalar attributes (``ssr_k2``, ``rfactor``, ``n_free``, ``space``, ...).
+    """
+
+    names: tuple[str, ...]
+    params: np.ndarray
+    stderr: np.ndarray
+    bounds: np.ndarray
+    paths: tuple[str, ...] = ()
+    de0_groups: Mapping[str, str] = field(default_factory=dict)
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    def by_column(self) -> dict[tuple[str, str], float]:
+        """``{(path, par): best value}``."""
+        return {split_column(n): float(v) for n, v in zip(self.names, self.params)}
+
+
+def read_fit(g: h5py.Group) -> BestFit | None:
+    """The :class:`BestFit` of a sample group ``/exafs/<s>`` (None without ``fit/params``)."""
+    fg = g.get("fit")
+    if fg is None or "params" not in fg:
+        return None
+    names = tuple(strings(fg, "names"))
+    best = np.asarray(fg["params"][()], dtype=float)
+    stderr = np.asarray(fg["stderr"][()], dtype=float) if "stderr" in fg else np.full(best.size, np.nan)
+    bounds = np.asarray(fg["bounds"][()], dtype=float) if "bounds" in fg else np.full((best.size, 2), np.nan)
+    attrs = {k: (text(v) if isinstance(v, (bytes, str)) else v) for k, v in fg.attrs.items() if np.ndim(v) == 0}
+    return BestFit(names, best, stderr, bounds, tuple(strings(fg, "paths")),
+                   json_attr(fg, "de0_groups", {}) or {}, attrs)
+
+
+# --------------------------------------------------------------------------------------
+# /exafs/<s>/replicates and /exafs/<s>/stats: the one replicate reader, the one mean/sd
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Replicates:
+    """Replicate fits of one sample (``/exafs/<s>/replicates``).
+
+    Attributes
+    ----------
+    names : tuple of str
+        Column names (attr ``names``).
+    params : numpy.ndarray, shape (n_rep, n_par)
+        All rows, failed and not-run ones included.
+    status : numpy.ndarray of int, shape (n_rep,)
+        1 ok, 0 not run, -1 failed.
+    mode : str
+        Replicate mode (``noise``, ``residual``, ``restart``).
+    """
+
+    names: tuple[str, ...]
+    params: np.ndarray
+    status: np.ndarray
+    mode: str = ""
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Boolean mask of the successful rows (status == 1)."""
+        return self.status == 1
+
+    @property
+    def values(self) -> np.ndarray:
+        """Successful rows, shape (n_ok, n_par)."""
+        return self.params[self.ok]
+
+    def column(self, name: str) -> np.ndarray:
+        """Successful values of one column (``Cd-S.n``)."""
+        return self.values[:, self.names.index(name)]
+
+    def by_column(self) -> dict[tuple[str, str], np.ndarray]:
+        """``{(path, par): successful values}`` in column order."""
+        vals = self.values
+        return {split_column(n): vals[:, j] for j, n in enumerate(self.names)}
+
+
+def read_replicates(g: h5py.Group) -> Replicates | None:
+    """The :class:`Replicates` of a sample group ``/exafs/<s>`` (None when absent).
+
+    Raises
+    ------
+    ValueError
+        ``params``, ``names`` and ``status`` of different sizes.
+    """
+    rep = g.get("replicates")
+    if rep is None or "params" not in rep or "status" not in rep:
+        return None
+    names = tuple(strings(rep, "names"))
+    params = np.asarray(rep["params"][()], dtype=float)
+    status = np.asarray(rep["status"][()]).ravel()
+    if params.ndim != 2 or params.shape[1] != len(names) or params.shape[0] != status.size:
+        raise ValueError(f"/exafs/{g.name.rsplit('/', 1)[-1]}/replicates is inconsistent: params {params.shape}, "
+                         f"{len(names)} names, {status.size} status entries")
+    return Replicates(names, params, status, text(rep.attrs.get("mode", "")))
+
+
+def mean_sd(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sample standard deviation (ddof = 1) of replicate rows, per column.
+
+    Parameters
+    ----------
+    values : numpy.ndarray, shape (n, n_par)
+        Successful replicate rows (unit of each column).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Mean and sd, shape (n_par,); NaN where there are too few rows (mean: 0, sd: < 2).
+    """
+    v = np.asarray(values, dtype=float)
+    nan = np.full(v.shape[1], np.nan)
+    mean = v.mean(0) if v.shape[0] else nan
+    sd = v.std(0, ddof=1) if v.shape[0] > 1 else nan
+    return mean, sd
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Statistics of the successful replicates of one sample (``/exafs/<s>/stats``).
+
+    Attributes
+    ----------
+    names : tuple of str
+        Column names.
+    n : int
+        Successful replicates.
+    mode : str
+        Replicate mode.
+    mean, sd : numpy.ndarray, shape (n_par,)
+        :func:`mean_sd` (empty when ``n`` is 0).
+    percentiles : numpy.ndarray, shape (n_par, 5)
+        At :data:`PERCENTILES`.
+    hist : dict
+        ``{path: (edges, counts)}`` of N·S0² (dimensionless).
+    """
+
+    names: tuple[str, ...]
+    n: int
+    mode: str
+    mean: np.ndarray
+    sd: np.ndarray
+    percentiles: np.ndarray
+    hist: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, reps: Replicates, *, bins: int | str = "auto") -> "Stats":
+        """Statistics of ``reps`` (histograms of the ``<path>.n`` columns with ``bins``)."""
+        from xasmpi.analysis.distributions import histogram
+
+        vals = reps.values
+        if not vals.shape[0]:
+            return cls(reps.names, 0, reps.mode, np.zeros(0), np.zeros(0), np.zeros((0, len(PERCENTILES))))
+        mean, sd = mean_sd(vals)
+        hist = {}
+        for j, c in enumerate(reps.names):
+            path, key = split_column(c)
+            if key == "n":
+                h = histogram(vals[:, j], bins=bins)
+                hist[path] = (h.edges, h.counts)
+        return cls(reps.names, int(vals.shape[0]), reps.mode, mean, sd,
+                   np.percentile(vals, PERCENTILES, axis=0).T, hist)
+
+    def by_column(self) -> dict[tuple[str, str], tuple[float | None, float | None]]:
+        """``{(path, par): (mean, sd)}`` (None for NaN)."""
+        def num(x):
+            return float(x) if np.isfinite(x) else None
+        return {split_column(c): (num(m), num(s)) for c, m, s in zip(self.names, self.mean, self.sd)}
+
+
+def write_stats(g: h5py.Group, st: Stats) -> None:
+    """Write :class:`Stats` as ``g/stats`` (replacing an old one)."""
+    if "stats" in g:
+        del g["stats"]
+    sg = g.create_group("stats")
+    sg.attrs["n"] = st.n
+    sg.attrs["mode"] = st.mode
+    write_strings(sg, "names", st.names)
+    if not st.n:
+        return
+    write_dataset(sg, "mean", st.mean)
+    write_dataset(sg, "sd", st.sd)
+    write_dataset(sg, "percentiles", st.percentiles, levels=list(PERCENTILES))
+    hg = sg.create_group("hist")
+    for path, (edges, counts) in st.hist.items():
+        pg = hg.create_group(path)
+        write_dataset(pg, "edges", edges, "1")
+        write_dataset(pg, "counts", counts)
+
+
+def read_stats(g: h5py.Group) -> Stats | None:
+    """The :class:`Stats` of a sample group (None without ``stats/mean``)."""
+    sg = g.get("stats")
+    if sg is None or "mean" not in sg:
+        return None
+    mean = np.atleast_1d(np.asarray(sg["mean"][()], dtype=float))
+    sd = np.atleast_1d(np.asarray(sg["sd"][()], dtype=float)) if "sd" in sg else np.full(mean.shape, np.nan)
+    pc = np.asarray(sg["percentiles"][()], dtype=float) if "percentiles" in sg else np.zeros((0, len(PERCENTILES)))
+    hist = {}
+    for p, hp in (sg["hist"].items() if "hist" in sg else ()):
+        hist[p] = (np.asarray(hp["edges"][()], dtype=float), np.asarray(hp["counts"][()], dtype=float))
+    names = tuple(strings(sg, "names"))
+    if len(names) != mean.size:
+        raise ValueError(f"{sg.name}: {len(names)} names for {mean.size} means")
+    return Stats(names, int(sg.attrs.get("n", 0)), text(sg.attrs.get("mode", "")), mean, sd, pc, hist)
+
+
+def read_truth(g: h5py.Group) -> dict[tuple[str, str], float]:
+    """True values of a simulated spectrum ``/exafs/<s>/truth`` (attr ``values``, JSON
+    ``{path: {par: value}}``) as ``{(path, par): value}``; empty for measured data."""
+    raw = json_attr(g.get("truth"), "values", {}) or {}
+    return {(p, par): float(v) for p, d in raw.items() for par, v in d.items() if v is not None}
+
+
+# --------------------------------------------------------------------------------------
+# /analysis/overlap
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Overlap coefficients of the N·S0² distributions of sample pairs (``/analysis/overlap``).
+
+    Attributes
+    ----------
+    rows : tuple of (path, sample1, sample2, ovl)
+        One row per path and sample pair; ovl dimensionless in [0, 1].
+    """
+
+    rows: tuple[tuple[str, str, str, float], ...]
+
+    @classmethod
+    def of(cls, by_path: Mapping[str, Mapping[str, np.ndarray]]) -> "Overlap":
+        """OVL of every pair of samples (sorted) per path from ``{path: {sample: N values}}``,
+        by :func:`xasmpi.analysis.distributions.overlap_coefficient` (pairs with < 2 values left out)."""
+        from xasmpi.analysis.distributions import overlap_coefficient
+
+        rows = []
+        for path, by in by_path.items():
+            names = sorted(by)
+            for i in range(len(names)):
+                for j in range(i + 1, len(names)):
+                    a, b = by[names[i]], by[names[j]]
+                    if a.size > 1 and b.size > 1:
+                        rows.append((path, names[i], names[j], overlap_coefficient(a, b)))
+        return cls(tuple(rows))
+
+    def by_path(self) -> dict[str, dict[str, float]]:
+        """``{path: {"A vs B": ovl}}``."""
+        out: dict[str, dict[str, float]] = {}
+        for p, a, b, v in self.rows:
+            out.setdefault(p, {})[f"{a} vs {b}"] = float(v)
+        return out
+
+
+def write_overlap(f: h5py.File, ov: Overlap) -> None:
+    """Write :class:`Overlap` as ``/analysis/overlap`` (an old one is removed; nothing without rows)."""
+    if "/analysis/overlap" in f:
+        del f["/analysis/overlap"]
+    if not ov.rows:
+        return
+    og = f.require_group("/analysis").create_group("overlap")
+    og.attrs["method"] = OVERLAP_METHOD
+    for j, key in enumerate(("path", "sample1", "sample2")):
+        write_strings(og, key, [r[j] for r in ov.rows])
+    og.create_dataset("ovl", data=np.array([r[3] for r in ov.rows]))
+
+
+def read_overlap(f: h5py.File) -> Overlap | None:
+    """The :class:`Overlap` of ``/analysis/overlap`` (None when absent)."""
+    og = f.get("analysis/overlap")
+    if og is None:
+        return None
+    cols = [strings(og, k) for k in ("path", "sample1", "sample2")]
+    ovl = np.atleast_1d(np.asarray(og["ovl"][()], dtype=float))
+    return Overlap(tuple((p, a, b, float(v)) for p, a, b, v in zip(*cols, ovl)))
+
+
+# --------------------------------------------------------------------------------------
+# XANES linear-combination fits (/xanes/comparison/lcf/<measured>/<a+b>, supplementary fragments)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LcfFit:
+    """One stored linear-combination fit.
+
+    Attributes
+    ----------
+    name : str
+        ``<measured>/<a+b>`` (relative to ``/xanes/comparison/lcf``).
+    measured : str
+        Measured spectrum.
+    energy, data : numpy.ndarray
+        Energy grid (eV) and the measured spectrum on it (normalised, dimensionless).
+    result : xasmpi.xanes.compare.LcfResult
+        Names, weights, errors (1σ), R-factor and model as fitted; ``shifts`` and ``redchi``
+        are not stored (NaN when read back), ``sum_to_one`` is True (the stages' setting).
+    """
+
+    name: str
+    measured: str
+    energy: np.ndarray
+    data: np.ndarray
+    result: Any
+
+
+def write_lcf(g: h5py.Group, energy: np.ndarray, data: np.ndarray, result: Any) -> None:
+    """Write an :class:`~xasmpi.xanes.compare.LcfResult` fitted to ``data`` on ``energy`` into ``g``:
+    ``names``, ``weights``, ``errors``, ``energy``, ``data``, ``model``; attr ``r_factor``."""
+    write_strings(g, "names", result.names)
+    write_dataset(g, "weights", result.weights, "1")
+    write_dataset(g, "errors", result.errors, "1")
+    write_dataset(g, "energy", energy, "eV")
+    write_dataset(g, "data", data, "1")
+    write_dataset(g, "model", result.model, "1")
+    g.attrs["r_factor"] = result.r_factor
+
+
+def _lcf_from(name: str, measured: str, g: h5py.Group) -> LcfFit:
+    from xasmpi.xanes.compare import LcfResult
+
+    names = tuple(strings(g, "names"))
+    res = LcfResult(names=names, weights=np.asarray(g["weights"][()], float), errors=np.asarray(g["errors"][()], float),
+                    shifts=np.full(len(names), np.nan), r_factor=float(g.attrs["r_factor"]), redchi=float("nan"),
+                    sum_to_one=True, model=np.asarray(g["model"][()], float))
+    return LcfFit(name, measured, np.asarray(g["energy"][()], float), np.asarray(g["data"][()], float), res)
+
+
+def read_lcf(f: h5py.File) -> list[LcfFit]:
+    """Every fit under ``/xanes/comparison/lcf/<measured>/<a+b>`` (file order)."""
+    root = f.get("xanes/comparison/lcf")
+    if root is None:
+        return []
+    return [_lcf_from(f"{m}/{c}", m, cg) for m, mg in root.items() for c, cg in mg.items()]
+
+
+# --------------------------------------------------------------------------------------
+# the layout table (README "Results file layout")
+# --------------------------------------------------------------------------------------
+
+
+def markdown_table() -> str:
+    """:data:`TABLE` as the README's Markdown table."""
+    return "\n".join(["| path | contents |", "|---|---|"] + [f"| {p} | {c} |" for p, c in TABLE]) + "\n"
+
+
+#: (path, contents) of every group and dataset of the layout, as the README lists them
+TABLE: tuple[tuple[str, str], ...] = (
+    ('`/exafs/<spectrum>/`',
+     'attrs `role` (sample/reference), `file`, `element`, `edge`, `e0` (eV), `edge_step`, reduction settings'),
+    ('`  energy, mu, norm`',
+     'μ(E) (eV), normalised μ(E)'),
+    ('`  k, chi, kwchi`',
+     'χ(k) on the 0.05 Å⁻¹ grid, and k^w χ(k) (attr `kweight`)'),
+    ('`  r, chir_mag, chir_re, chir_im`',
+     'χ(R) over the FT window (Å, Å^-(w+1))'),
+    ('`  wavelet/{k, r, modulus}`',
+     'wavelet modulus, shape (n_R, n_k); attrs `kind`, `kweight`, `order` (Cauchy order n, `[wavelet] order`, default 196)'),
+    ('`  truth` (simulated only)',
+     'attr `values`: JSON of the true N, R, σ²'),
+    ('`/paths/<path>/{k, amp, phase}`',
+     'F(k) (Å) and δ(k) (rad); attrs `source`, `n_ref`, `r_ref` (Å), `sigma2_ref` (Å²), `provenance` (JSON)'),
+    ('`/exafs/<sample>/fit/`',
+     "best fit: `names` (`Cd-S.n`, …; ΔE0 as `<group>.de0`, e.g. `CdS_bulk.de0`, or `global.de0`, `Cd-S.de0`), `params`, `stderr` (Jacobian, scaled by √(reduced χ²) with N_idp), `bounds` (n_par, 2), `corr`; `k`, `data` and `model` (k^w χ, fit space), `model_paths`; attrs `space`, windows, `ssr` (fit space), `ssr_k2` (paper's SSR), `rfactor`, `redchi`, `n_idp`, `n_free`, `e0_mode`, `de0_groups` (JSON path → ΔE0 group)"),
+    ('`/exafs/<sample>/replicates/`',
+     '`params` (n_rep, n_par; attr `names` like `Cd-S.n`, `Cd-S.sigma2`), `ssr`, `status` (1 ok, 0 not run, −1 failed), `elapsed`; attr `mode`'),
+    ('`/exafs/<sample>/systematics/`',
+     "one row per variation: `params` (n_var, n_par; the fit's `names`), `ssr_k2`, `rfactor`, `status`, `elapsed`, `rank`; `shift` (refit − best fit), `sys` (n_par: systematic term), `n_used`; attrs `names`, `labels`, `settings` (the ± variations of one setting share it), `variations` (JSON: label, setting, changes), `rule`"),
+    ('`/exafs/<sample>/stats/`',
+     '`names`, `mean`, `sd`, `percentiles` (attr `levels` 2.5, 16, 50, 84, 97.5); `hist/<path>/{edges, counts}` of N·S0²'),
+    ('`/exafs/<sample>/feff/`',
+     'FEFF-route (larch feffit) `names`, `params`, `stderr`, `model`; attrs `ssr_k2` (same definition as the model-free fit), `rfactor`, `n_free` (same ΔE0 grouping as the model-free fit)'),
+    ('`/xanes/<candidate>/`',
+     '`energy` (eV, relative to the Fermi level of the FDMNES calculation), `mu` (weighted average over the absorbers that succeeded); attrs `formula`, `n_atoms`, `settings`, `complete`'),
+    ('`/xanes/<candidate>/absorbers/`',
+     '`index`, `weight`, `mu` (n_abs, n_E), `status`, `elapsed`, `input_text` (FDMNES input of each run)'),
+    ('`/xanes/measured/<spectrum>/`',
+     '`energy` (eV), `norm`, `deriv`; attr `edge` (eV, max of the first derivative)'),
+    ('`/xanes/<candidate>/structure/`',
+     '`symbols`, `positions` (Å), `cell`; attr `pbc` (the simulated model)'),
+    ('`/xanes/comparison/<measured>/`',
+     'one row per candidate, best first: `candidate`, `shift` (eV), `gauss_fwhm`, `lorentz_fwhm` (eV), `scale`, `r_factor`; `aligned/<candidate>/{energy, data, model}`; group attrs `ranking` (JSON), `window`'),
+    ('`/xanes/comparison/lcf/<measured>/<a+b>/`',
+     '`names`, `weights`, `errors` (1σ), `energy`, `data`, `model`; attr `r_factor`'),
+    ('`/analysis/stoichiometry/<sample>/`',
+     '`formula`, `mass` (Da), `cn`, `z` (distance to the fitted CN in sd), best first; attrs `cn` (replicate mean N·S0² / S0²), `cn_sd` (total uncertainty / S0²), `result` (JSON); group attrs `s02`, `cn_rule`'),
+    ('`/analysis/angle/<sample>/`',
+     'attrs `angle`, `sd` (deg; NaN when both R were fixed), `sys`, `total_sd` (deg, replicate pairs), `method` (replicate pairs when both R are free, "from fixed input distances" when both are fixed, else analytic propagation), `result` (JSON); `angles` (deg) for replicate pairs'),
+    ('`/analysis/angles/<model>/`',
+     '`core`, `surface` bond angles (deg); attrs `core_modes`, `surface_modes`, bandwidth rule, `bimodality` (JSON), `bimodal`'),
+    ('`/analysis/overlap`',
+     '`path`, `sample1`, `sample2`, `ovl`: overlap coefficient ∫min(p1, p2) of the N·S0² distributions'),
+    ('`/supplementary/`',
+     'attr `settings` (JSON of `[supplementary]`); `table_s1` attr `rows` (JSON: path, reference, N, R, σ², their sources, structure shell, citation)'),
+    ('`  feff_paths/<path>/`',
+     "`k`, `amp` (Å), `phase` (rad), `lam` (Å) of the FEFF path; `amp_filtered`, `phase_filtered`: the same after the path's extraction (windows, k range, k weight); attrs `n_ref`, `r_ref`, `sigma2_ref`, `provenance`, `extracted_lambda`"),
+    ('`  xanes/<calc>/`',
+     'FDMNES of a crystal within a radius (`CdS-<lattice>-3A`, `CdO-rocksalt-3A`, `CdS-<lattice>-bulk`): `energy`, `mu`, `absorbers/…` as `/xanes/<candidate>/`; attrs `settings`, `formula_in_radius`, `atoms_in_radius`'),
+    ('`  fragments/<spectrum>/<lattice>/`',
+     '`names`, `weights`, `errors` (1σ), `energy` (eV), `data`, `model`, `components`; attrs `r_factor`, `shift`, `lcf_shift` (eV)'),
+    ('`  s8/`',
+     '`energy`, `data`, `model`; attrs `calculation`, `spectrum`, `shift`, `gauss_fwhm` (eV), `r_factor`, `settings`'),
+    ('`/ranking/feff/<candidate>/`',
+     'per unique absorber (rows): FEFF single-scattering paths `amp` (Å), `phase` (rad), `lam` (Å), `preal` (Å⁻¹) (max_paths × n_k), `reff` (Å), `degen`, `z` (scatterer, 0 = unused row); `index`, `weight` (symmetry weight); attr `formula`'),
+    ('`/ranking/<dataset>/`',
+     '`candidate` (best first), `formula`, `posterior`, `log_evidence`, [`mass` (Da), `mass_log_likelihood`]; attrs `winner`, `runner_up`, `margin` (ln B)'),
+    ('`  exafs/`, `xanes/`, `exafs_empirical/`',
+     '(`exafs_empirical`: the empirical route, shown, not in the posterior) per candidate: `log_evidence` = `log_likelihood` + `log_prior` + `log_occam`, `chi2`, `noise_scale2` (s²), `n_eff` (ν), `n_par`; `exafs/rfactor`'),
+    ('`  fits/<candidate>/`',
+     '`names` (`s02`, `sigma2_<group>`, `de0`), `params`, `stderr` (Laplace Hessian), `bounds` (= priors), `x`, `data`, `model` (fit space), `chi_model`; `consistency_quantity`, `consistency` (value, model-free mean, total sd, z, p); attrs `shells` (N, R, spread per group), `at_bound`'),
+    ('`/ranking` attrs',
+     '`winners` (JSON: dataset → winner, posterior, margin, runner-up), `method`, `settings`'),
+    ('`/tasks/<stage>/`',
+     '`failed_index`, `failed_group`, `failed_row`, `failed_message`; attrs `n_tasks`, `n_ok`, `n_failed`'),
+    ('`/selftest/`',
+     '`values`, `status`, `elapsed` of the selftest stage'),
+)
