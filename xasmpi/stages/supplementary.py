@@ -302,9 +302,8 @@ def prepare(job: Job, cache: dict) -> StagePlan:
 
 # ----------------------------------------------------------------------------- finalize
 def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
-    import h5py
+    from xasmpi.store.layout import STRING as str_t
 
-    str_t = h5py.string_dtype()
     sup = job.supplementary
     root = f.require_group("/supplementary")
     for key in ("table_s1", "feff_paths", "fragments", "s8"):
@@ -342,6 +341,7 @@ def _finalize_xanes(job: Job, plan: StagePlan, f, root, str_t) -> None:
     from xasmpi.stages.reduce import read_spec
     from xasmpi.stages.xanes import epsii_average
     from xasmpi.xanes.compare import align_fixed, aligned_on, calibrate_shift, lcf, normalize
+    from xasmpi.store.layout import write_lcf
 
     sup = job.supplementary
     xj = _xanes_job(job)
@@ -437,12 +437,7 @@ def _finalize_xanes(job: Job, plan: StagePlan, f, root, str_t) -> None:
                 log.warning("supplementary: fragment fit %s + %s of %s failed: %s", cname, oxide, mname, exc)
                 continue
             g = mg.create_group(lat)
-            g.create_dataset("names", data=np.array(res.names, dtype=object), dtype=str_t)
-            _ds(g, "weights", res.weights, "1")
-            _ds(g, "errors", res.errors, "1")
-            _ds(g, "energy", e, "eV")
-            _ds(g, "data", al_s.data, "1")
-            _ds(g, "model", res.model, "1")
+            write_lcf(g, e, al_s.data, res)
             _ds(g, "components", np.array([np.interp(e - s_, *comps[n]) for n, s_ in zip(res.names, res.shifts)]),
                 "1")
             g.attrs.update({"r_factor": res.r_factor, "shift": sh, "lcf_shift": float(res.shifts[0]),
