@@ -27,6 +27,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from xasmpi.data.crystals import CRYSTALS
 from xasmpi.errors import ConfigError
 
 # ----------------------------------------------------------------------------- units
@@ -126,7 +127,7 @@ class PathSpec:
     n: float = _f(1.0, None, 0.0, 48.0, "coordination number of the shell in the reference")
     r: float = _f(2.5, "Å", 0.5, 10.0, "distance of the shell in the reference")
     sigma2: float = _f(0.003, "Å^2", 0.0, 0.1, "sigma^2 of the shell in the reference")
-    structure: Optional[str] = _f(None, doc="feff: 'CdS-zincblende', 'CdS-wurtzite', 'CdO-rocksalt' or a structure file")
+    structure: Optional[str] = _f(None, doc="feff: a crystal of xasmpi.data.crystals ('CdS-zincblende', 'CdO-rocksalt', ...) or a structure file")
     scatterer: Optional[str] = _f(None, doc="feff: element of the scattering atom")
     feff_radius: float = _f(5.0, "Å", 2.0, 10.0, "feff: cluster radius")
     feff_version: Literal[6, 8] = _f(6)
@@ -464,8 +465,6 @@ class Job:
 
 
 STAGES = ("selftest", "reduce", "fit", "systematics", "feff", "relax", "xanes", "analysis", "supplementary", "rank")
-#: crystal names known to :func:`xasmpi.exafs.feff.crystal`
-FEFF_CRYSTALS = ("CdS-zincblende", "CdS-wurtzite", "CdO-rocksalt")
 #: names that cannot be XANES candidates (groups of the results layout)
 RESERVED_CANDIDATES = ("measured", "comparison")
 
@@ -709,9 +708,9 @@ def _cross_check(job: Job, ctx: _Ctx) -> None:
                 raise ctx.err(f"paths[{i}].rmin", "empirical paths need rmin < rmax (Å)")
         elif p.structure is None or p.scatterer is None:
             raise ctx.err(f"paths[{i}].structure", "FEFF paths need 'structure' and 'scatterer'")
-        if p.structure is not None and p.structure not in FEFF_CRYSTALS and not Path(job._resolve(p.structure)).is_file():
+        if p.structure is not None and p.structure not in CRYSTALS and not Path(job._resolve(p.structure)).is_file():
             raise ctx.err(f"paths[{i}].structure", f"'{p.structure}' is neither a structure file nor one of "
-                          f"{', '.join(FEFF_CRYSTALS)}")
+                          f"{', '.join(CRYSTALS)}")
     r = job.reduction
     if r.kmin >= r.kmax:
         raise ctx.err("reduction.kmin", f"kmin {r.kmin} must be below kmax {r.kmax}")

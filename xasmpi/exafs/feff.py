@@ -23,43 +23,11 @@ from pathlib import Path as FilePath
 
 import numpy as np
 from ase import Atoms
-from ase.build import bulk
 
+# the FEFF structures by name: the one crystal table (with citations) and its builder
+from xasmpi.data.crystals import CRYSTALS, crystal  # noqa: F401
 from xasmpi.errors import ConfigError, ExternalProgramError, InputError
 from xasmpi.exafs.paths import Path, kgrid
-
-#: crystal specs: ASE ``bulk`` arguments plus ``citation`` (where the lattice parameters come
-#: from; Table S1 of the report prints it beside the shells' N and R).  The wurtzite u = 0.377
-#: gives the README's Cd–S distances 1 × 2.532 Å (axial) and 3 × 2.527 Å.
-CRYSTALS: dict[str, dict] = {
-    "CdS-zincblende": dict(name="CdS", crystalstructure="zincblende", a=5.818,
-                           citation="a = 5.818 Å: experimental value in the compilation of Table 1 of "
-                                    "'Revisiting the zinc-blende/wurtzite heterocrystalline structure in CdS', "
-                                    "Adv. Condens. Matter Phys. 2014, 361328 (doi:10.1155/2014/361328)"),
-    "CdS-wurtzite": dict(name="CdS", crystalstructure="wurtzite", a=4.137, c=6.716, u=0.377,
-                         citation="a = 4.137, c = 6.716 Å: XAS Data Library sheet of the measured greenockite "
-                                  "(shared/data/xaslib/README.md; experimental a = 4.136, c = 6.714 Å in Adv. "
-                                  "Condens. Matter Phys. 2014, 361328); u = 0.377 chosen to give its Cd–S "
-                                  "distances 1 × 2.532, 3 × 2.527 Å"),
-    "CdO-rocksalt": dict(name="CdO", crystalstructure="rocksalt", a=4.695,
-                         citation="a = 4.695 Å: XAS Data Library sheet of the measured monteponite, Fm-3m "
-                                  "(shared/data/xaslib/README.md)"),
-}
-
-
-def crystal(name: str) -> Atoms:
-    """Unit cell of a reference crystal: ``"CdS-zincblende"`` (a = 5.818 Å), ``"CdS-wurtzite"``
-    (greenockite, a = 4.137, c = 6.716 Å) or ``"CdO-rocksalt"`` (a = 4.695 Å).
-
-    Raises
-    ------
-    ConfigError
-        Unknown name.
-    """
-    if name not in CRYSTALS:
-        raise ConfigError(f"unknown crystal {name!r} (use one of {', '.join(CRYSTALS)})")
-    return bulk(**{k: v for k, v in CRYSTALS[name].items() if k != "citation"})
-
 
 def cluster(atoms: Atoms, *, absorber_index: int, radius: float) -> Atoms:
     """Atoms within ``radius`` (Å) of the absorber, absorber first and at the origin.

@@ -245,24 +245,18 @@ def feff_path(job: Job, p, cache: dict, *, name: str | None = None):
     """A FEFF path for a ``[[paths]]`` entry (its ``structure``, ``scatterer`` and ``r``).
 
     Also used by the FEFF route.  ``structure`` is a crystal name of
-    :func:`xasmpi.exafs.feff.crystal` or an ASE-readable structure file; the absorber is its
+    :data:`xasmpi.data.crystals.CRYSTALS` or an ASE-readable structure file; the absorber is its
     first Cd atom (the job's absorbing element).  Runs are cached per (structure, radius,
     version) and kept in ``<output>.work/feff/``.
     """
-    from pathlib import Path as FilePath
-
     from xasmpi.exafs import feff
 
     runs = cache.setdefault("feff_runs", {})
     key = (p.structure, p.feff_radius, p.feff_version)
     if key not in runs:
-        sfile = job._resolve(p.structure)
-        if FilePath(sfile).is_file():
-            from xasmpi.xanes.clusters import read_model
+        from xasmpi.data.crystals import CRYSTALS, structure
 
-            atoms = read_model(sfile)
-        else:
-            atoms = feff.crystal(p.structure)
+        atoms = structure(p.structure if p.structure in CRYSTALS else job._resolve(p.structure))
         element = absorber_element(job, cache)
         idx = [i for i, s in enumerate(atoms.get_chemical_symbols()) if s == element]
         if not idx:

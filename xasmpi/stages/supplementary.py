@@ -2,7 +2,7 @@
 
 * **Table S1** — the structural parameters (N, R, σ²) of every bulk-reference shell an empirical
   path is extracted from, with the source of each number: the job file, checked against the shell
-  of the named crystal (:data:`xasmpi.exafs.feff.CRYSTALS`, with its citation).  A path whose N,
+  of the named crystal (:data:`xasmpi.data.crystals.CRYSTALS`, with its citation).  A path whose N,
   R or σ² is not given in the job file is refused (:class:`~xasmpi.errors.ConfigError` naming
   ``paths[i].key``): the extraction would otherwise use the schema's placeholder default.  When
   the path names a known structure the message gives the structure's value to set.
@@ -60,14 +60,12 @@ def given_path_keys(job: Job) -> list[set]:
 
 def structure_atoms(job: Job, structure: str):
     """ASE Atoms of a path's ``structure`` (crystal name or structure file) and its citation."""
-    from xasmpi.exafs import feff
+    from xasmpi.data import crystals
 
-    if structure in feff.CRYSTALS:
-        return feff.crystal(structure), feff.CRYSTALS[structure].get("citation", "")
-    from xasmpi.xanes.clusters import read_model
-
+    if structure in crystals.CRYSTALS:
+        return crystals.crystal(structure), crystals.CRYSTALS[structure].citation
     sfile = job._resolve(structure)
-    return read_model(sfile), f"structure file {sfile}"
+    return crystals.read_model(sfile), f"structure file {sfile}"
 
 
 def crystal_shell(atoms, absorber: str, scatterer: str, r: float | None) -> tuple[float, float] | None:
@@ -200,7 +198,7 @@ def _xanes_job(job: Job) -> Job:
 
 def calculations(job: Job) -> dict:
     """The FDMNES calculations asked for: name -> (Atoms, radius Å, what)."""
-    from xasmpi.exafs.feff import CRYSTALS
+    from xasmpi.data.crystals import CRYSTALS
     from xasmpi.xanes.clusters import bulk_crystal
 
     s = job.supplementary
@@ -209,7 +207,7 @@ def calculations(job: Job) -> dict:
         for lat in s.fragments:
             out[f"CdS-{lat}-{s.fragment_radius:g}A"] = (bulk_crystal(lat, anion="S"), s.fragment_radius,
                                                         f"CdS {lat} fragment")
-        out[f"{OXIDE}-{s.fragment_radius:g}A"] = (bulk_crystal("rocksalt", a=CRYSTALS[OXIDE]["a"], anion="O"),
+        out[f"{OXIDE}-{s.fragment_radius:g}A"] = (bulk_crystal("rocksalt", a=CRYSTALS[OXIDE].a, anion="O"),
                                                   s.fragment_radius, "CdO rock-salt fragment")
     if s.bulk:
         out[f"CdS-{s.bulk}-bulk"] = (bulk_crystal(s.bulk, anion="S"), s.bulk_radius, f"bulk CdS {s.bulk}")

@@ -3,30 +3,22 @@
 Four polymorph families of CdS (paper, Fig. 3 and refs 47-49) are built with ASE as periodic
 conventional cells, optionally strained, then cut into clusters around a Cd atom or the cell
 centre.  Under-coordinated surface Cd can be terminated with O to build ``Cd37S20O94``-style
-models.  User models enter through :func:`read_model` (any ASE-readable file).
+models.  User models enter through :func:`read_model` (any ASE-readable file; it lives beside the
+crystal table in :mod:`xasmpi.data.crystals`).
 
 Default lattice parameters (Å)
 ------------------------------
-``zincblende``  F-43m, a = 5.818 (sphalerite CdS; Cd-S = a·√3/4 = 2.519 Å).
-``wurtzite``    P6_3mc, a = 4.137, c = 6.716, u = 0.377 (greenockite; u chosen so that the axial
-                Cd-S bond is 2.532 Å and the three basal ones 2.527 Å, as in the xaslib README).
-``rocksalt``    Fm-3m, a = 5.42 (NaCl-type high-pressure CdS, stable above ~3 GPa; X-ray
-                diffraction under pressure gives a ≈ 5.4 Å, e.g. Kabalkina & Troitskaya, Sov. Phys.
-                Dokl. 8 (1964) 800; Cd-S = a/2 = 2.71 Å).  Use ``a=4.695`` with ``anion="O"``
-                for CdO (monteponite).
-``betasn``      β-Sn-like: the I4_1/amd (white tin) site set with Cd and S alternated (I-4m2), the
-                structure reached from zinc blende by uniaxial compression along [001] (zinc blende
-                is the same cell with c/a = √2, a = a_zb/√2).  No measured β-Sn CdS exists; the
-                default is *computed*: CHGNet 0.3.0 (Deng et al., Nat. Mach. Intell. 5, 1031 (2023)),
-                4-atom I-4m2 cell, symmetry kept (ASE ``FixSymmetry``), cell and positions relaxed
-                under 10 GPa (BFGS, fmax 0.005 eV/Å, started from white tin's c/a = 0.5456), giving
-                a = 4.737, c = 3.508 Å (c/a = 0.741).  Below ~3 GPa the same relaxation returns to
-                zinc blende (c/a → √2).  Each Cd has 4 S at 2.526 Å in a flattened tetrahedron
-                (S-Cd-S 2 × 139.4°, 4 × 96.9°), then 2 Cd at 3.51 Å and 4 S at 3.54 Å; the shortest
-                S-S is 3.51 Å (the former white-tin-derived cell had S-S at 2.87 Å, unphysical).
-                Reproduced by ``tests/unit/test_relax.py::test_betasn_default_is_the_chgnet_cell``.
-``inp-like``    :func:`build_inp_like`: a Cd37S20 model after the In37P20(O2CR)51 magic-size
-                cluster of Gary et al., J. Am. Chem. Soc. 138, 1510 (2016) (see there).
+The ``CdS-<lattice>`` rows of the one crystal table, :data:`xasmpi.data.crystals.CRYSTALS`
+(sources there): ``zincblende`` F-43m, a = 5.818 (sphalerite; Cd-S = a·√3/4 = 2.519 Å);
+``wurtzite`` P6_3mc, a = 4.137, c = 6.716, u = 0.377 (greenockite; Cd-S 1 × 2.532, 3 × 2.527 Å);
+``rocksalt`` Fm-3m, a = 5.42 (high-pressure CdS; Cd-S = a/2 = 2.71 Å; ``a=4.695`` with
+``anion="O"`` is CdO, the table's ``CdO-rocksalt``); ``betasn`` the β-Sn-like I-4m2 cell reached
+from zinc blende by uniaxial compression along [001], a = 4.737, c = 3.508 Å computed with CHGNet
+under 10 GPa (no measured β-Sn CdS exists): each Cd has 4 S at 2.526 Å in a flattened
+tetrahedron (S-Cd-S 2 × 139.4°, 4 × 96.9°), then 2 Cd at 3.51 Å and 4 S at 3.54 Å; reproduced by
+``tests/unit/test_relax.py::test_betasn_default_is_the_chgnet_cell``.  ``inp-like``
+(:func:`build_inp_like`) is a Cd37S20 model after the In37P20(O2CR)51 magic-size cluster of
+Gary et al., J. Am. Chem. Soc. 138, 1510 (2016), on the zinc-blende lattice.
 
 Coordination shells
 -------------------
@@ -39,25 +31,22 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from ase import Atoms
-from ase.build import bulk
 from ase.data import atomic_numbers
 from ase.neighborlist import neighbor_list
 from scipy.spatial.transform import Rotation
 
 from xasmpi.analysis.angles import DEFAULT_BOND_CUTOFFS
+from xasmpi.data.crystals import CRYSTALS, LATTICES, MIN_DISTANCE, build, check_overlaps
+from xasmpi.data.crystals import read_model  # noqa: F401  (the user-model reader, public here too)
 from xasmpi.errors import InputError
 
-LATTICES = ("zincblende", "wurtzite", "rocksalt", "betasn")
-
-#: Default lattice parameters (Å); see the module docstring for sources.
-DEFAULT_A = {"zincblende": 5.818, "wurtzite": 4.137, "rocksalt": 5.42, "betasn": 4.737}
-DEFAULT_C = {"wurtzite": 6.716, "betasn": 3.508}
-WURTZITE_U = 0.377
+#: Default lattice parameters (Å): the ``CdS-<lattice>`` rows of :data:`xasmpi.data.crystals.CRYSTALS`.
+DEFAULT_A = {lat: CRYSTALS[f"CdS-{lat}"].a for lat in LATTICES}
+DEFAULT_C = {lat: CRYSTALS[f"CdS-{lat}"].c for lat in LATTICES if CRYSTALS[f"CdS-{lat}"].c is not None}
 
 #: Number of anion neighbours of Cd in the perfect crystal.
 SHELL_SIZE = {"zincblende": 4, "wurtzite": 4, "rocksalt": 6, "betasn": 4}
@@ -66,7 +55,6 @@ SHELL_GEOMETRY = {"zincblende": "tetrahedral", "wurtzite": "tetrahedral",
                   "rocksalt": "octahedral", "betasn": "tetrahedral"}
 
 BOND_CUTOFF = 3.1  # Å, Cd-anion bond for coordination counting
-MIN_DISTANCE = 1.2  # Å, closer pairs are "overlapping atoms"
 
 _VERTICES = {
     "tetrahedral": np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], float) / np.sqrt(3),
@@ -156,17 +144,7 @@ def bulk_crystal(lattice: str, *, a: float | None = None, c: float | None = None
     c = DEFAULT_C.get(lattice) if c is None else float(c)
     if a <= 0 or (c is not None and c <= 0):
         raise InputError(f"lattice {lattice}: lattice parameters must be positive (a={a}, c={c})")
-    name = cation + anion
-    if lattice == "zincblende":
-        atoms = bulk(name, "zincblende", a=a, cubic=True)
-    elif lattice == "rocksalt":
-        atoms = bulk(name, "rocksalt", a=a, cubic=True)
-    elif lattice == "wurtzite":
-        atoms = bulk(name, "wurtzite", a=a, c=c, u=WURTZITE_U)
-    else:
-        atoms = Atoms([cation, cation, anion, anion],
-                      scaled_positions=[(0, 0, 0), (0.5, 0.5, 0.5), (0, 0.5, 0.25), (0.5, 0, 0.75)],
-                      cell=[a, a, c], pbc=True)
+    atoms = build(lattice, a=a, c=c, u=CRYSTALS[f"CdS-{lattice}"].u, cation=cation, anion=anion, cubic=True)
     if strain is not None:
         eps = np.broadcast_to(np.asarray(strain, float), (3,)) if np.ndim(strain) == 0 \
             else np.asarray(strain, float)
@@ -303,68 +281,6 @@ def _sorted(atoms: Atoms) -> Atoms:
     r = np.linalg.norm(atoms.positions, axis=1)
     keys = [(_element_order(s), round(float(d), 6)) for s, d in zip(atoms.get_chemical_symbols(), r)]
     return atoms[sorted(range(len(atoms)), key=keys.__getitem__)]
-
-
-def check_overlaps(atoms: Atoms, *, min_distance: float = MIN_DISTANCE, source: str = "model") -> None:
-    """Refuse overlapping atoms.
-
-    Parameters
-    ----------
-    atoms : ase.Atoms
-        Structure (periodic images are honoured when ``pbc`` is set).
-    min_distance : float
-        Smallest allowed interatomic distance (Å).
-    source : str
-        Name used in the error message (a file name, a lattice...).
-
-    Raises
-    ------
-    InputError
-        If two atoms are closer than ``min_distance``.
-    """
-    if len(atoms) < 2:
-        return
-    i, j, d = neighbor_list("ijd", atoms, min_distance, self_interaction=False)
-    if d.size:
-        k = int(np.argmin(d))
-        sym = atoms.get_chemical_symbols()
-        raise InputError(f"{source}: overlapping atoms {sym[i[k]]}{i[k]} and {sym[j[k]]}{j[k]} "
-                         f"are {d[k]:.3f} Å apart (minimum {min_distance} Å)")
-
-
-def read_model(path: str | Path, *, index: int | str = -1,
-               min_distance: float = MIN_DISTANCE) -> Atoms:
-    """Read a user-supplied structure (xyz, extxyz, cif, POSCAR... anything ``ase.io`` reads).
-
-    Parameters
-    ----------
-    path : str or Path
-        Structure file.
-    index : int or str
-        Frame to read from multi-frame files (ASE convention; default the last).
-    min_distance : float
-        Refuse models with atoms closer than this (Å).
-
-    Raises
-    ------
-    InputError
-        Missing or unreadable file, empty model, or overlapping atoms.
-    """
-    from ase.io import read
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: structure file not found")
-    try:
-        # parallel=False: ASE's parallel_function would broadcast from its rank 0 on its own
-        # and break the campaign's collectives when only rank 0 reads (under mpirun)
-        atoms = read(str(path), index=index, parallel=False)
-    except Exception as exc:  # ASE raises many types for unreadable files
-        raise InputError(f"{path}: cannot read structure ({type(exc).__name__}: {exc})") from exc
-    if len(atoms) == 0:
-        raise InputError(f"{path}: structure has no atoms")
-    check_overlaps(atoms, min_distance=min_distance, source=str(path))
-    return atoms
 
 
 def _anion_neighbours(atoms: Atoms, cation: str, cutoff: float) -> dict:
@@ -631,7 +547,7 @@ C2V_OPERATIONS = (np.diag([1.0, 1.0, 1.0]), np.diag([-1.0, -1.0, 1.0]),
                   np.array([[0.0, 1, 0], [1, 0, 0], [0, 0, 1]]), np.array([[0.0, -1, 0], [-1, 0, 0], [0, 0, 1]]))
 
 
-def build_inp_like(*, a: float = 5.818, terminate_with: str | None = "O",
+def build_inp_like(*, a: float | None = None, terminate_with: str | None = "O",
                    termination_distance: float = 2.3) -> tuple[Atoms, ClusterReport]:
     """The InP-like Cd37S20 model (Gary et al., J. Am. Chem. Soc. 138, 1510 (2016)), O-terminated.
 
@@ -657,8 +573,8 @@ def build_inp_like(*, a: float = 5.818, terminate_with: str | None = "O",
 
     Parameters
     ----------
-    a : float
-        Zinc-blende lattice parameter (Å).
+    a : float, optional
+        Zinc-blende lattice parameter (Å); default :data:`DEFAULT_A` ``["zincblende"]``.
     terminate_with : str or None
         Terminating element (default O); None for the bare core.
     termination_distance : float
@@ -669,7 +585,8 @@ def build_inp_like(*, a: float = 5.818, terminate_with: str | None = "O",
     (ase.Atoms, ClusterReport)
         Atoms sorted Cd, S, O (centred on the central Cd; z is the C2 axis) and its report.
     """
-    scale = float(a) / 4.0
+    a = DEFAULT_A["zincblende"] if a is None else float(a)
+    scale = a / 4.0
     cds = np.array(_INP_CD, float) * scale
     ss = np.array(_INP_S, float) * scale
     atoms = Atoms(["Cd"] * len(cds) + ["S"] * len(ss), positions=np.vstack([cds, ss]))
