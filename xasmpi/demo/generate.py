@@ -3,7 +3,7 @@
 Everything written here is **simulated** and says so in every file.  The recipe:
 
 1. Bulk CdS (zinc blende, a = 5.818 Å) and bulk CdO (rock salt, a = 4.695 Å)
-   (:func:`xasmpi.exafs.feff.crystal`) are written as FEFF6 inputs with multiple scattering
+   (:data:`xasmpi.data.crystals.CRYSTALS`) are written as FEFF6 inputs with multiple scattering
    (``NLEG 4``, ``RMAX`` :data:`FEFF_RMAX`) and run with larch's bundled ``feff6l``.  FEFF finds
    4 paths in CdS (Cd–S, Cd–Cd and two triangles Cd–S–S, Cd–Cd–S at 4.58 Å) and 12 in CdO
    (Cd–O, Cd–Cd, Cd–O 4.07 Å, Cd–Cd 4.70 Å and eight multiple-scattering paths at 4.01 and
@@ -69,7 +69,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from xasmpi.errors import InputError
-from xasmpi.exafs.paths import ETOK, KSTEP
+from xasmpi.exafs.kernel import ETOK, KSTEP
 
 #: edge energy E0 of each simulated spectrum, eV (references: larch ``find_e0`` of the real
 #: CdS_10K_01 and CdO_10K_01 scans)
@@ -91,7 +91,7 @@ REAL_NOISE = {"CdS_10K_01": 1.64e-4, "CdO_10K_01": 2.64e-4}
 NOISE = {"CdS_ref": REAL_NOISE["CdS_10K_01"], "CdO_ref": REAL_NOISE["CdO_10K_01"],
          "MSC_sim": REAL_NOISE["CdS_10K_01"]}
 
-#: FEFF structures (:func:`xasmpi.exafs.feff.crystal` names) and their RMAX (Å)
+#: FEFF structures (:data:`xasmpi.data.crystals.CRYSTALS` names) and their RMAX (Å)
 FEFF_STRUCTURES = {"CdS": "CdS-zincblende", "CdO": "CdO-rocksalt"}
 FEFF_RMAX = {"CdS": 4.7, "CdO": 4.75}
 #: distance tolerance when matching atoms and legs to shells, Å
@@ -134,7 +134,8 @@ class Shell:
                 "scatterer": self.scatterer, "r_bulk": self.r_bulk}
 
 
-#: true shells of the two bulk references: every shell up to FEFF_RMAX
+#: true shells of the two bulk references: every shell up to FEFF_RMAX (``r_bulk``: the shells of
+#: the crystals, tests/unit/test_crystals.py)
 REFERENCE_SHELLS: dict[str, tuple[Shell, ...]] = {
     "CdS_ref": (Shell("Cd-S", "CdS", "S", 2.519, 4.0, 2.519, 0.004),
                 Shell("Cd-Cd", "CdS", "Cd", 4.114, 12.0, 4.114, 0.008)),
@@ -280,11 +281,12 @@ def feff_input(structure: str) -> str:
     str
         The ``feff.inp`` text (cluster radius 6 Å, ``RMAX`` :data:`FEFF_RMAX`).
     """
+    from xasmpi.data.crystals import crystal
     from xasmpi.exafs import feff
 
     if structure not in FEFF_STRUCTURES:
         raise InputError(f"demo: unknown structure {structure!r} (use {', '.join(FEFF_STRUCTURES)})")
-    atoms = feff.crystal(FEFF_STRUCTURES[structure])
+    atoms = crystal(FEFF_STRUCTURES[structure])
     absorber = atoms.get_chemical_symbols().index("Cd")
     text = feff.feff_input(atoms, absorber_index=absorber, radius=6.0, rmax_path=FEFF_RMAX[structure],
                            title=f"xasmpi demo (SIMULATED): bulk {FEFF_STRUCTURES[structure]}, Cd K edge")
