@@ -70,10 +70,8 @@ def _output_state(output: Path) -> dict:
     (``{}`` when absent or unreadable; an unreadable output is rebuilt from the journals)."""
     if not output.is_file():
         return {}
-    import h5py
     try:
-        with h5py.File(output, "r") as f:
-            return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+        return store.read_root_attrs(output)
     except OSError:
         return {}
 
@@ -203,8 +201,7 @@ def versions(job: Job | None = None) -> dict[str, str]:
         except Exception:  # noqa: BLE001 - recorded as missing, never fatal
             out[name] = "missing"
     try:
-        import h5py
-        out["hdf5"] = h5py.version.hdf5_version
+        out["hdf5"] = store.hdf5_info()["hdf5"]
     except Exception:  # noqa: BLE001
         pass
     out["feff"] = f"feff6l/feff8l bundled with larch {out['larch']}"
@@ -243,8 +240,7 @@ def run_campaign(job: Job, *, stages: tuple[str, ...] | None = None, restart: bo
             lock.acquire()
             _check_resume(job, output, restart, stages)
             _fresh_partial(output, partial)
-            import h5py
-            with h5py.File(partial, "a") as f:
+            with store.open_file(partial) as f:
                 _root_attrs(f, job, size)
                 # until the final rename this file is work in progress, whatever it was copied from
                 f.attrs["complete"] = False
@@ -314,26 +310,16 @@ def _oserror(exc: OSError) -> str:
     return " ".join(str(exc.strerror or exc).split()) + (f": {exc.filename}" if exc.filename else "")
 
 
-def _copy_all(src, dst) -> None:
-    for key in src:
-        src.copy(src[key], dst, name=key)
-    for k, v in src.attrs.items():
-        dst.attrs[k] = v
-
-
 def _fresh_partial(output: Path, partial: Path) -> None:
     """Start ``<output>.partial`` as a fresh copy of the output (no space left by rewritten
     datasets).  An output that cannot be read is set aside (``.corrupt-<time>``): every task
     result is in the journals and task-less stages are recomputed when run."""
-    import h5py
-
     if partial.exists():
         partial.unlink()
     if not output.is_file():
         return
     try:
-        with h5py.File(output, "r") as src, h5py.File(partial, "w") as dst:
-            _copy_all(src, dst)
+        store.copy_file(output, partial)
     except OSError as exc:
         if partial.exists():
             partial.unlink()
@@ -353,9 +339,7 @@ def _finish(job: Job, stages: tuple[str, ...], size: int, partial: Path, output:
     ``stage_runs[stage]["ranks"]`` lists the rank counts of the runs that computed the
     stage's results (a 2-rank run resumed serially: ``[2, 1]``).
     """
-    import h5py
-
-    with h5py.File(partial, "a") as f:
+    with store.open_file(partial) as f:
         f.attrs["n_ranks"] = size
         done = set(json.loads(f.attrs.get("stages_done", "[]"))) | set(stages)
         f.attrs["stages_done"] = json.dumps(sorted(done, key=STAGES.index))
@@ -386,8 +370,7 @@ def _finish(job: Job, stages: tuple[str, ...], size: int, partial: Path, output:
         if "incomplete_reason" in f.attrs:
             del f.attrs["incomplete_reason"]
     packed = partial.with_name(partial.name + ".pack")
-    with h5py.File(partial, "r") as src, h5py.File(packed, "w") as dst:
-        _copy_all(src, dst)
+    store.copy_file(partial, packed)
     os.replace(packed, partial)
     os.replace(partial, output)
 
@@ -504,9 +487,8 @@ def _run_stage(job: Job, name: str, comm, partial: Path, parallel: bool, retry_f
     err = None
     if rank == 0:
         try:
-            import h5py
             results = read_journals(job.job.output, name) if plan.tasks else {}
-            with h5py.File(partial, "a") as fh:
+            with store.open_file(partial) as fh:
                 if plan.tasks:
                     n_failed = store.write_failures(fh, name, plan, results)
                     stage_summary["failed_total"] = n_failed

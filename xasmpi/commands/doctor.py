@@ -39,10 +39,12 @@ def run(args) -> int:
     except Exception as exc:  # noqa: BLE001 - report anything
         good &= _line(False, "MPI", f"mpi4py/MPI unusable: {exc}")
     try:
-        import h5py
-        mpi = bool(h5py.get_config().mpi)
+        from xasmpi.store.h5 import hdf5_info
+
+        info = hdf5_info()
+        mpi = info["mpi"]
         _line(True if mpi else None, "parallel HDF5",
-              f"h5py {h5py.__version__}, HDF5 {h5py.version.hdf5_version}, MPI "
+              f"h5py {info['h5py']}, HDF5 {info['hdf5']}, MPI "
               + ("yes (mpio driver)" if mpi else "NO: results will be gathered on rank 0 (see README, 'Cluster installs')"))
     except Exception as exc:  # noqa: BLE001
         good &= _line(False, "HDF5", f"h5py unusable: {exc}")

@@ -36,6 +36,27 @@ def open_file(path: str | os.PathLike, comm=None, mode: str = "a") -> h5py.File:
     return h5py.File(path, mode)
 
 
+def hdf5_info() -> dict:
+    """Versions and MPI support of h5py and its HDF5 (``{"h5py", "hdf5", "mpi"}``)."""
+    return {"h5py": h5py.__version__, "hdf5": h5py.version.hdf5_version, "mpi": bool(h5py.get_config().mpi)}
+
+
+def read_root_attrs(path: str | os.PathLike) -> dict:
+    """Root attributes of an HDF5 file (bytes decoded); OSError when it cannot be read."""
+    with h5py.File(path, "r") as f:
+        return {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+
+
+def copy_file(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Copy every object and root attribute of ``src`` into a new file ``dst`` (repacked: no space
+    left by deleted or rewritten datasets)."""
+    with h5py.File(src, "r") as fs, h5py.File(dst, "w") as fd:
+        for key in fs:
+            fs.copy(fs[key], fd, name=key)
+        for k, v in fs.attrs.items():
+            fd.attrs[k] = v
+
+
 def _fill(dtype: np.dtype):
     dtype = np.dtype(dtype)
     if dtype.kind == "f":
