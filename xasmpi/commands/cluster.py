@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         if args.atoms or args.formula or args.strain or args.c:
             raise InputError("--model takes no --atoms/--formula/--strain/--c (its composition is fixed)")
         term = None if (args.terminate or "O").lower() == "none" else (args.terminate or "O")
-        atoms, report = build_inp_like(a=args.a or 5.818, terminate_with=term,
+        atoms, report = build_inp_like(a=args.a, terminate_with=term,
                                        termination_distance=args.termination_distance)
         extra = {"model": args.model, "c2v_deviation": symmetry_deviation(atoms)}
     else:

@@ -65,7 +65,7 @@ def candidate_atoms(cand):
         return atoms, rep
     b = cand.build
     if b.model == "inp-like":
-        atoms, rep = build_inp_like(a=b.a or 5.818, terminate_with=b.terminate)
+        atoms, rep = build_inp_like(a=b.a, terminate_with=b.terminate)
         return atoms, {**rep.to_dict(), "model": "inp-like"}
     strain = None if not b.strain else (b.strain[0] if len(b.strain) == 1 else tuple(b.strain))
     if cand.crystal:  # the periodic crystal itself (FDMNES Crystal block)
