@@ -31,6 +31,7 @@ import numpy as np
 from xasmpi import __version__, stages as stage_registry
 from xasmpi.config import STAGES, Job
 from xasmpi.errors import CampaignError, XasmpiError
+from xasmpi.parallel.comm import Comm, as_comm, mpi_versions
 from xasmpi.parallel.driver import Progress, run_tasks
 from xasmpi.parallel.tasks import FAILED, OK
 from xasmpi.store import h5 as store
@@ -44,17 +45,6 @@ FLUSH_ROWS = 2000
 
 #: stages whose results are journalled tasks (a changed job must not reuse them)
 TASK_STAGES = ("selftest", "fit", "systematics", "relax", "xanes", "supplementary", "rank")
-
-
-def _bcast_or_raise(comm, value, error):
-    # ranks wait for rank 0 (which may be busy preparing a stage) without spinning a core
-    req = comm.Ibarrier()
-    while not req.Test():
-        time.sleep(0.005)
-    value, error = comm.bcast((value, error), root=0)
-    if error is not None:
-        raise error
-    return value
 
 
 def _journalled_stages(output: Path) -> set[str]:
@@ -83,8 +73,8 @@ def _check_inputs(job: Job) -> None:
     for s in job.spectra:
         read_spec(s)
     for p in job.paths:
-        if p.structure and (Path(job._resolve(p.structure)).suffix or "/" in p.structure) \
-                and not Path(job._resolve(p.structure)).is_file():
+        if p.structure and (Path(job.resolve(p.structure)).suffix or "/" in p.structure) \
+                and not Path(job.resolve(p.structure)).is_file():
             raise CampaignError(f"{job.source}: paths '{p.name}': structure file {p.structure} not found")
     if job.xanes is not None:
         for c in job.xanes.candidates:
@@ -194,10 +184,13 @@ def versions(job: Job | None = None) -> dict[str, str]:
     import sys
 
     out = {"xasmpi": __version__, "python": sys.version.split()[0]}
-    for mod, name in (("numpy", "numpy"), ("scipy", "scipy"), ("h5py", "h5py"), ("mpi4py", "mpi4py"),
-                      ("larch", "larch"), ("ase", "ase"), ("xraydb", "xraydb")):
+    mpi = mpi_versions()
+    for name in ("numpy", "scipy", "h5py", *mpi, "larch", "ase", "xraydb"):
+        if name in mpi:
+            out[name] = mpi[name]
+            continue
         try:
-            out[name] = str(importlib.import_module(mod).__version__)
+            out[name] = str(importlib.import_module(name).__version__)
         except Exception:  # noqa: BLE001 - recorded as missing, never fatal
             out[name] = "missing"
     try:
@@ -218,12 +211,11 @@ def versions(job: Job | None = None) -> dict[str, str]:
 
 
 def run_campaign(job: Job, *, stages: tuple[str, ...] | None = None, restart: bool = False,
-                 retry_failed: bool = False, comm=None) -> dict:
-    """Run the job's stages over ``comm`` (every rank calls this). Returns the summary (rank 0)."""
-    if comm is None:
-        from mpi4py import MPI
-        comm = MPI.COMM_WORLD
-    rank, size = comm.Get_rank(), comm.Get_size()
+                 retry_failed: bool = False, comm: Comm | None = None) -> dict:
+    """Run the job's stages over ``comm`` (every rank calls this; default
+    :func:`xasmpi.parallel.comm.world`). Returns the summary (rank 0)."""
+    comm = as_comm(comm)
+    rank, size = comm.rank, comm.size
     stages = tuple(stages or job.configured_stages)
     for s in stages:
         if s not in STAGES:
@@ -232,7 +224,7 @@ def run_campaign(job: Job, *, stages: tuple[str, ...] | None = None, restart: bo
         raise CampaignError(f"{job.source}: nothing to run (no stage sections in the job file)")
     output = Path(job.job.output)
     partial = output.with_name(output.name + ".partial")
-    parallel = store.mpio_available()
+    parallel = comm.mpi is not None and store.mpio_available()
     lock = store.OutputLock(output)
     err = None
     if rank == 0:
@@ -250,11 +242,11 @@ def run_campaign(job: Job, *, stages: tuple[str, ...] | None = None, restart: bo
             err = exc
         except OSError as exc:
             err = CampaignError(f"{output}: cannot prepare the output ({_oserror(exc)})")
-    _bcast_or_raise(comm, None, err)
+    comm.bcast_or_raise(None, err)
     if rank == 0:
         log.info("xasmpi %s: job %s, %d rank(s), stages %s, output %s", __version__, job.source, size,
                  ",".join(stages), output)
-        if not parallel:
+        if not parallel and comm.mpi is not None:
             log.info("h5py has no MPI support (or XASMPI_NO_MPIO is set): results are gathered on "
                      "rank 0 and written there")
     t0 = time.monotonic()
@@ -272,7 +264,7 @@ def run_campaign(job: Job, *, stages: tuple[str, ...] | None = None, restart: bo
     finally:
         if rank == 0:
             lock.release()
-    peak = comm.gather(_peak_rss_mb(), root=0)
+    peak = comm.gather(_peak_rss_mb())
     wall = time.monotonic() - t0
     n_tasks = sum(s["tasks"] for s in summaries)
     n_failed = sum(s["failed"] for s in summaries)
@@ -394,9 +386,9 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
 
 
-def _run_stage(job: Job, name: str, comm, partial: Path, parallel: bool, retry_failed: bool,
+def _run_stage(job: Job, name: str, comm: Comm, partial: Path, parallel: bool, retry_failed: bool,
                cache: dict) -> dict:
-    rank, size = comm.Get_rank(), comm.Get_size()
+    rank, size = comm.rank, comm.size
     mod = stage_registry.get(name)
     plan, err, done = None, None, {}
     if rank == 0:
@@ -414,7 +406,7 @@ def _run_stage(job: Job, name: str, comm, partial: Path, parallel: bool, retry_f
             err = _unexpected(name, "preparing", exc)
     extra = plan.extra if plan is not None else {}
     shared = dataclasses.replace(plan, extra={}) if plan is not None else None
-    shared, done_idx = _bcast_or_raise(comm, (shared, np.array(sorted(done), dtype=np.int64)), err)
+    shared, done_idx = comm.bcast_or_raise((shared, np.array(sorted(done), dtype=np.int64)), err)
     plan = dataclasses.replace(shared, extra=extra) if rank == 0 else shared
     done_set = set(done_idx.tolist())
     pending = [t for t in plan.tasks if t.index not in done_set]
@@ -431,7 +423,7 @@ def _run_stage(job: Job, name: str, comm, partial: Path, parallel: bool, retry_f
     try:
         if plan.tasks:
             if parallel:
-                f = store.open_file(partial, comm)
+                f = store.open_file(partial, comm.mpi)
                 store.create_datasets(f, plan)
                 if rank == 0 and done:
                     store.write_results(f, plan, by_index, list(done.values()))
@@ -464,13 +456,10 @@ def _run_stage(job: Job, name: str, comm, partial: Path, parallel: bool, retry_f
             if parallel:
                 store.write_results(f, plan, by_index, local)
             else:
-                gathered = comm.gather(local, root=0)
+                gathered = comm.gather(local)
                 if rank == 0:
                     store.write_results(f, plan, by_index, [r for part in gathered for r in part])
-            # ranks that finish early wait here without spinning on a core
-            req = comm.Ibarrier()
-            while not req.Test():
-                time.sleep(0.005)
+            comm.barrier()  # ranks that finish early wait here without spinning on a core
             if f is not None:
                 f.close()
                 f = None
@@ -510,5 +499,5 @@ def _run_stage(job: Job, name: str, comm, partial: Path, parallel: bool, retry_f
         except Exception as exc:  # noqa: BLE001
             err = _write_failure(partial, Path(job.job.output), exc) if is_write_error(exc) \
                 else _unexpected(name, "finishing", exc)
-    _bcast_or_raise(comm, None, err)
+    comm.bcast_or_raise(None, err)
     return stage_summary or {"stage": name, "tasks": 0, "failed": 0}

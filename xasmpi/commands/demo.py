@@ -33,35 +33,29 @@ def register(sub) -> None:
 def run(args) -> int:
     if args.mixture is not None:
         return _mixture(args)
-    from mpi4py import MPI
-
     from xasmpi.campaign import run_campaign
+    from xasmpi.commands.run import stage_list
     from xasmpi.config import load_job
     from xasmpi.demo.generate import generate, render_job
     from xasmpi.errors import XasmpiError
+    from xasmpi.parallel.comm import session
 
-    comm = MPI.COMM_WORLD
-    rank = comm.Get_rank()
-    if rank != 0:
-        logging.getLogger("xasmpi").setLevel(logging.WARNING)
     out = Path(args.out).resolve()
     data, jobfile = out / "data", out / "demo.toml"
-    err = None
-    if rank == 0:
-        try:
-            if not (data / "truth.json").is_file():
-                log.info("demo: generating SIMULATED data with FEFF into %s", data)
-                generate(data)
-            render_job(jobfile, datadir=data, output="results.h5")
-        except XasmpiError as exc:
-            err = exc
-    err = comm.bcast(err, root=0)
-    if err is not None:
-        raise err
-    job = load_job(jobfile, args.overrides)
-    stages = tuple(s.strip() for s in args.stages.split(",") if s.strip()) if args.stages else None
-    run_campaign(job, stages=stages, restart=args.restart, comm=comm)
-    if rank != 0:
+    with session() as comm:
+        err = None
+        if comm.rank == 0:
+            try:
+                if not (data / "truth.json").is_file():
+                    log.info("demo: generating SIMULATED data with FEFF into %s", data)
+                    generate(data)
+                render_job(jobfile, datadir=data, output="results.h5")
+            except XasmpiError as exc:
+                err = exc
+        comm.bcast_or_raise(None, err)
+        job = load_job(jobfile, args.overrides)
+        run_campaign(job, stages=stage_list(args.stages), restart=args.restart, comm=comm)
+    if comm.rank != 0:
         return 0
     from xasmpi.report import write_report
     from xasmpi.store.results import summarize

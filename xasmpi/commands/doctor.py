@@ -32,12 +32,12 @@ def run(args) -> int:
         if job.xanes is not None and not fdmnes_cfg:
             fdmnes_cfg = job.xanes.fdmnes
     try:
-        from mpi4py import MPI
-        lib = " ".join(MPI.Get_library_version().split()[:5]).rstrip(",")
-        good &= _line(True, "MPI", f"{lib} (MPI {'.'.join(map(str, MPI.Get_version()))}, mpi4py "
-                      f"{importlib.import_module('mpi4py').__version__})")
+        from xasmpi.parallel.comm import mpi_library, mpi_versions
+        lib, standard = mpi_library()
+        good &= _line(True, "MPI", f"{lib} (MPI {standard}, " + ", ".join(f"{k} {v}" for k, v in mpi_versions().items())
+                      + ")")
     except Exception as exc:  # noqa: BLE001 - report anything
-        good &= _line(False, "MPI", f"mpi4py/MPI unusable: {exc}")
+        good &= _line(False, "MPI", f"MPI unusable: {type(exc).__name__}: {exc}")
     try:
         from xasmpi.store.h5 import hdf5_info
 

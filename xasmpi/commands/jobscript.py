@@ -47,7 +47,7 @@ def render(*, scheduler: str, job: str, ranks: int, hours: float, mem_per_rank: 
     sets = "".join(f" --set {shlex.quote(o)}" for o in overrides)
     mods = "\n".join(f"module load {m}" for m in modules.split())
     common = f"""
-# Load the same MPI and parallel HDF5 that h5py/mpi4py were built against.
+# Load the same MPI and parallel HDF5 that the venv's h5py and MPI bindings were built against.
 {mods}
 source "{venv}/bin/activate"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1

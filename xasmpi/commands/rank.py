@@ -156,15 +156,15 @@ def run(args) -> int:
 
     target = Path(args.target)
     if target.suffix == ".toml":
-        from mpi4py import MPI
-
         from xasmpi.campaign import run_campaign
         from xasmpi.config import load_job
+        from xasmpi.parallel.comm import session
 
-        job = load_job(target, args.overrides)
-        summary = run_campaign(job, stages=("rank",), comm=MPI.COMM_WORLD)
-        if MPI.COMM_WORLD.Get_rank() != 0 or summary is None:
-            return 0 if summary is not None or MPI.COMM_WORLD.Get_rank() != 0 else 1
+        with session() as comm:
+            job = load_job(target, args.overrides)
+            summary = run_campaign(job, stages=("rank",), comm=comm)
+        if comm.rank != 0 or summary is None:
+            return 0 if summary is not None or comm.rank != 0 else 1
         target = Path(job.job.output)
     elif args.overrides:
         raise ResultsError(f"{target}: --set applies to job files only")

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-import traceback
 
 
 def register(sub) -> None:
@@ -22,37 +20,27 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mpi4py import MPI
-
     from xasmpi.campaign import run_campaign
     from xasmpi.config import load_job
-    from xasmpi.errors import XasmpiError
-
     from xasmpi.external import install_exit_handlers
+    from xasmpi.parallel.comm import session
 
     install_exit_handlers()  # programs started by this rank die with it
-    comm = MPI.COMM_WORLD
-    if comm.Get_rank() != 0:
-        logging.getLogger("xasmpi").setLevel(logging.WARNING)  # progress and summaries from rank 0 only
-    try:
+    with session() as comm:
         job = load_job(args.job, args.overrides)
-        stages = tuple(s.strip() for s in args.stages.split(",") if s.strip()) if args.stages else None
-        summary = run_campaign(job, stages=stages, restart=args.restart, retry_failed=args.retry_failed,
-                               comm=comm)
-    except XasmpiError:
-        raise  # raised identically on every rank: clean exit 2 everywhere
-    except Exception:
-        if comm.Get_size() > 1:  # a bug on one rank: don't leave the others hanging in a collective
-            traceback.print_exc()
-            sys.stderr.flush()
-            comm.Abort(1)
-        raise
+        summary = run_campaign(job, stages=stage_list(args.stages), restart=args.restart,
+                               retry_failed=args.retry_failed, comm=comm)
     if summary is None:
         return 1
     dead = [s for s in summary.get("stages", []) if s.get("n_tasks") and not s.get("ok_total")]
-    if dead and comm.Get_rank() == 0:
+    if dead and comm.rank == 0:
         names = ", ".join(f"{s.get('stage', '?')} ({s['n_tasks']} tasks)" for s in dead)
         print(f"xasmpi: error: every task of stage(s) {names} failed: see /tasks/<stage>/failed_message "
               f"in {summary['output']} (`xasmpi summary`)", file=sys.stderr)
         return 1
     return 0
+
+
+def stage_list(text: str | None) -> tuple[str, ...] | None:
+    """``--stages a,b`` as a tuple of names (None: the job's configured stages)."""
+    return tuple(s.strip() for s in text.split(",") if s.strip()) if text else None

@@ -1,4 +1,4 @@
-"""The task farm: the only place (with the HDF5 writer) that talks MPI.
+"""The task farm: schedules a stage's tasks over the ranks of a :class:`~xasmpi.parallel.comm.Comm`.
 
 * ``block``: uniform tasks (replicates).  Pending tasks are grouped into fixed global
   chunks (``plan.batch`` consecutive indices) and the chunks are split into contiguous
@@ -13,6 +13,8 @@
 Every rank hands its finished results to ``on_results`` as soon as they exist (the journal
 records them at once; HDF5 rows are written in batches); rank 0 logs progress with rate and
 ETA.  Waiting ranks sleep-poll instead of spinning, which matters when ranks are oversubscribed.
+The messages between ranks go through the mpi4py communicator (``comm.mpi``); a one-rank run
+(serial or ``mpirun -n 1``) sends none and never imports mpi4py here.
 """
 from __future__ import annotations
 
@@ -22,8 +24,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from mpi4py import MPI
-
+from xasmpi.parallel.comm import Comm
 from xasmpi.parallel.tasks import FAILED, StagePlan, Task, TaskResult, failed
 
 log = logging.getLogger("xasmpi")
@@ -106,19 +107,39 @@ def split_blocks(units: list[list[Task]], size: int) -> list[list[list[Task]]]:
     return blocks
 
 
-def run_tasks(plan: StagePlan, pending: list[Task], *, comm, on_results: Callable,
+def run_tasks(plan: StagePlan, pending: list[Task], *, comm: Comm, on_results: Callable,
               progress: Progress | None) -> None:
     """Run ``pending`` tasks of ``plan`` over ``comm``; every rank calls this."""
-    if plan.schedule == "dynamic" and comm.Get_size() > 1:
-        _dynamic(plan, pending, comm, on_results, progress)
+    if comm.size == 1:
+        _serial(plan, pending, on_results, progress)
+    elif plan.schedule == "dynamic":
+        _dynamic(plan, pending, comm.mpi, on_results, progress)
     else:
-        _blocks(plan, pending, comm, on_results, progress)
+        _blocks(plan, pending, comm.mpi, on_results, progress)
+
+
+def _units(plan: StagePlan, pending: list[Task]) -> list[list[Task]]:
+    """Fixed global chunks (block schedule) or single tasks longest first (dynamic schedule)."""
+    if plan.schedule == "block":
+        return chunks(plan, pending)
+    return [[t] for t in sorted(pending, key=lambda t: (-t.cost, t.index))]
+
+
+def _serial(plan, pending, on_results, progress):
+    """One rank: the units in the order a multi-rank run would start them, no messages."""
+    for unit in _units(plan, pending):
+        res = _run_unit(plan, unit)
+        on_results(res)
+        if progress:
+            progress.add(*_counts(res))
 
 
 def _blocks(plan, pending, comm, on_results, progress):
+    from mpi4py import MPI
+
     rank, size = comm.Get_rank(), comm.Get_size()
-    units = chunks(plan, pending) if plan.schedule == "block" else [[t] for t in sorted(pending, key=lambda t: (-t.cost, t.index))]
-    mine = split_blocks(units, size)[rank] if plan.schedule == "block" else units
+    units = _units(plan, pending)
+    mine = split_blocks(units, size)[rank]
     expected_remote = sum(len(u) for u in units) - sum(len(u) for u in mine)
     reqs = []
     for unit in mine:
@@ -182,6 +203,8 @@ def _dynamic(plan, pending, comm, on_results, progress):
     journal) as soon as it exists, and asks for its next batch before starting the last task
     of the current one, so it never waits for rank 0.  Rank 0 serves requests from its main
     thread and runs its own tasks, one at a time, in a helper thread."""
+    from mpi4py import MPI
+
     rank, size = comm.Get_rank(), comm.Get_size()
     if rank != 0:
         _worker(plan, comm, on_results)
