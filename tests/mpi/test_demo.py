@@ -18,7 +18,9 @@ def test_demo_runs_the_whole_pipeline_and_recovers_the_truth(tmp_path):
     assert "recovered vs true values" in p.stdout
     s = json.loads(run_cli(["summary", out / "results.h5", "--json"], check=True).stdout)
     assert s["simulated"] is True and s["failed_tasks"] == 0
-    assert s["stages_done"] == ["reduce", "fit", "systematics", "feff", "relax", "xanes", "analysis"]
+    assert "rank MSC_sim: winner" in p.stderr and "rank MSC_iso: winner" in p.stderr
+    assert s["stages_done"] == ["reduce", "fit", "systematics", "feff", "relax", "xanes", "analysis", "rank"]
+    assert s["samples"]["MSC_iso"]["truth"]["Cd-Cd"]["n"] == pytest.approx(1.3 * 5.4)
     smp = s["samples"]["MSC_sim"]
     truth = smp["truth"]
     assert truth["Cd-S"] == {"n": 2.6, "r": 2.49, "sigma2": 0.006, "de0": 1.5}
@@ -39,6 +41,21 @@ def test_demo_runs_the_whole_pipeline_and_recovers_the_truth(tmp_path):
         assert (rep / f"{fig}.png").stat().st_size > 10_000 and (rep / f"{fig}.pdf").is_file(), fig
     md = (rep / "report.md").read_text()
     assert "SIMULATED" in md and "Recovered vs true" in md
+    # the rank stage: every candidate ranked on both samples (EXAFS; + XANES for MSC_sim), and the
+    # two-sample comparison of the job's [rank] compare, each with its figure in the report
+    assert "## Which structure is it? Candidate ranking" in md and "![ranking](ranking.png)" in md
+    ranking = list(csv.DictReader(open(rep / "ranking.csv")))
+    assert {r["dataset"] for r in ranking} == {"MSC_sim", "MSC_iso"}
+    assert {r["candidate"] for r in ranking} == {"zincblende", "rocksalt", "betasn"}
+    for ds in ("MSC_sim", "MSC_iso"):
+        post = [float(r["posterior"]) for r in ranking if r["dataset"] == ds]
+        assert sum(post) == pytest.approx(1.0) and post == sorted(post, reverse=True)
+    assert all(r["xanes_ln_Z"] for r in ranking if r["dataset"] == "MSC_sim")
+    assert "## Two samples compared: MSC_sim vs MSC_iso" in md and "| Cd-Cd.n |" in md
+    assert (rep / "compare_MSC_sim_MSC_iso.png").stat().st_size > 10_000
+    assert (rep / "ranking.png").stat().st_size > 10_000
+    html = (rep / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(list(rep.glob("*.png")))
     rows = list(csv.reader(line for line in open(rep / "table1.csv") if not line.startswith("#")))
     assert any("Cd-S" in r for r in rows)
     # rerunning the same command resumes: nothing is recomputed

@@ -12,7 +12,7 @@ from xasmpi.demo.generate import (EDGES, NOISE, REAL_NOISE, REFERENCE_SHELLS, SA
                                   TEMPLATE, feff_input, generate, read_truth, render_job, turn_on)
 from xasmpi.errors import InputError
 
-NAMES = ("CdS_ref", "CdO_ref", "MSC_sim")
+NAMES = ("CdS_ref", "CdO_ref", "MSC_sim", "MSC_iso")
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +78,10 @@ def test_chi_is_the_larch_path2chi_sum_of_the_truth(demo):
            if p["nleg"] == 3}
     assert tri[("Cd-S", "Cd-S")] == pytest.approx((2.6 / 4) ** 2)
     assert tri[("Cd-Cd", "Cd-S")] == pytest.approx(5.4 / 12)
+    # the demo's second sample is an "isomer": only N(Cd-Cd) differs, by +30 %
+    a, b = read_truth(demo.files["MSC_sim"]), read_truth(demo.files["MSC_iso"])
+    assert b["Cd-Cd"]["n"] == pytest.approx(1.3 * a["Cd-Cd"]["n"])
+    assert {**b, "Cd-Cd": {**b["Cd-Cd"], "n": a["Cd-Cd"]["n"]}} == a
 
 
 def read_truth_info(path) -> dict:
@@ -107,7 +111,7 @@ def test_files_are_labelled_simulated(demo):
     assert read_truth(demo.files["CdO_ref"])["Cd-Cd"] == {"n": 12.0, "r": 3.320, "sigma2": 0.006, "de0": 0.0}
     on_disk = json.loads(Path(demo.truth_file).read_text())
     assert on_disk == json.loads(json.dumps(demo.truth))
-    assert on_disk["simulated"] is True and on_disk["samples"] == ["MSC_sim"]
+    assert on_disk["simulated"] is True and on_disk["samples"] == ["MSC_sim", "MSC_iso"]
     assert on_disk["MSC_sim"] == truth
     assert on_disk["info"]["MSC_sim"]["noise"] == NOISE["MSC_sim"]
     assert sorted(Path(demo.feff_dirs["CdO"]).glob("feff0*.dat"))[-1].name == "feff0012.dat"
@@ -195,7 +199,7 @@ def test_job_template_matches_generator(demo, tmp_path):
     assert job.job.simulated and job.job.seed == 5
     assert job.job.output == str((tmp_path / "res.h5").resolve())
     assert {s.name: s.role for s in job.spectra} == {"CdS_ref": "reference", "CdO_ref": "reference",
-                                                      "MSC_sim": "sample"}
+                                                      "MSC_sim": "sample", "MSC_iso": "sample"}
     for s in job.spectra:
         assert Path(s.file).is_file() and s.absorbance == "mu"
     for p in job.paths:  # every path's N, R, σ² are the reference's simulated shell

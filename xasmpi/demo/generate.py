@@ -73,7 +73,7 @@ from xasmpi.exafs.kernel import ETOK, KSTEP
 
 #: edge energy E0 of each simulated spectrum, eV (references: larch ``find_e0`` of the real
 #: CdS_10K_01 and CdO_10K_01 scans)
-EDGES = {"CdS_ref": 26712.7, "CdO_ref": 26709.9, "MSC_sim": 26711.5}
+EDGES = {"CdS_ref": 26712.7, "CdO_ref": 26709.9, "MSC_sim": 26711.5, "MSC_iso": 26711.5}
 #: edge energy of a spectrum not listed in :data:`EDGES`, eV
 E0 = 26711.5
 #: width Γ of the arctan edge step, eV
@@ -89,7 +89,7 @@ DEFAULT_SEED = 20240607
 REAL_NOISE = {"CdS_10K_01": 1.64e-4, "CdO_10K_01": 2.64e-4}
 #: default noise (σ of the noise in χ, i.e. in edge-step units) of each simulated spectrum
 NOISE = {"CdS_ref": REAL_NOISE["CdS_10K_01"], "CdO_ref": REAL_NOISE["CdO_10K_01"],
-         "MSC_sim": REAL_NOISE["CdS_10K_01"]}
+         "MSC_sim": REAL_NOISE["CdS_10K_01"], "MSC_iso": REAL_NOISE["CdS_10K_01"]}
 
 #: FEFF structures (:data:`xasmpi.data.crystals.CRYSTALS` names) and their RMAX (Å)
 FEFF_STRUCTURES = {"CdS": "CdS-zincblende", "CdO": "CdO-rocksalt"}
@@ -149,12 +149,16 @@ SAMPLE_SHELLS: dict[str, tuple[Shell, ...]] = {
     "MSC_sim": (Shell("Cd-O", "CdO", "O", 2.348, 3.2, 2.30, 0.008),
                 Shell("Cd-S", "CdS", "S", 2.519, 2.6, 2.49, 0.006),
                 Shell("Cd-Cd", "CdS", "Cd", 4.114, 5.4, 3.98, 0.015)),
+    # an "isomer" of MSC_sim that differs only in N(Cd–Cd), 30 % more (the demo compares the two)
+    "MSC_iso": (Shell("Cd-O", "CdO", "O", 2.348, 3.2, 2.30, 0.008),
+                Shell("Cd-S", "CdS", "S", 2.519, 2.6, 2.49, 0.006),
+                Shell("Cd-Cd", "CdS", "Cd", 4.114, 7.02, 3.98, 0.015)),
 }
 #: structures whose multiple-scattering paths a sample contains: its own lattice (CdS); its
 #: Cd–O is a shell of surface ligands (tetrahedral Cd: no collinear O–Cd–O of rock salt)
 SAMPLE_MS = ("CdS",)
 #: ΔE0 (eV, larch ``e0``) of the sample's paths by structure, relative to the sample's edge
-SAMPLE_DE0 = {"MSC_sim": {"CdS": 1.5, "CdO": -1.2}}
+SAMPLE_DE0 = {"MSC_sim": {"CdS": 1.5, "CdO": -1.2}, "MSC_iso": {"CdS": 1.5, "CdO": -1.2}}
 #: edge steps J (absorbance units) of the simulated spectra
 EDGE_STEPS = {"CdS_ref": 1.2, "CdO_ref": 0.9, "MSC_sim": 0.6}
 #: pre-edge lines (c0, c1 per eV) of the simulated spectra
@@ -630,7 +634,7 @@ def generate(out_dir: str | FilePath, *, seed: int = DEFAULT_SEED,
         Seed of the noise (``numpy.random.SeedSequence(seed)``, one child per spectrum in
         the order CdS_ref, CdO_ref, then the samples): the same seed gives identical files.
     samples : mapping of str to sequence of Shell
-        Sample name → its shells (default :data:`SAMPLE_SHELLS`: ``MSC_sim``).
+        Sample name → its shells (default :data:`SAMPLE_SHELLS`: ``MSC_sim`` and its isomer ``MSC_iso``).
     sample_de0 : mapping of str to mapping of str to float
         Sample name → ΔE0 (eV) of its CdS and CdO paths (default :data:`SAMPLE_DE0`, 0 for
         samples not there).
