@@ -11,7 +11,9 @@ import pytest
 
 from xasmpi.errors import ResultsError
 from xasmpi.report import write_report
-from xasmpi.report.figures import FIGURES, overlap_from_histograms
+from xasmpi.analysis.distributions import overlap_from_histograms
+from xasmpi.report.figures import FIGURES
+from xasmpi.store import layout
 
 PATHS = {  # N, R (Å), sigma2 (Å²), amplitude centre, phase offset
     "Cd-O": (3.2, 2.30, 0.008, 5.0, -1.2),
@@ -361,8 +363,7 @@ def test_histograms_from_replicates_and_overlap_from_file(tmp_path):
     p = make_results(tmp_path / "r.h5")
     with h5py.File(p, "r+") as f:
         del f["exafs/MSC-311/stats"]
-        ov = f.create_group("analysis/overlap")
-        ov.create_group("Cd-S").attrs["MSC-311|MSC-322"] = 0.4242
+        layout.write_overlap(f, layout.Overlap((("Cd-S", "MSC-311", "MSC-322", 0.4242),)))
     with h5py.File(p, "r") as f:
         d = n_distributions(f)
         ovl = overlaps(f, d)

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import h5py
-
 from xasmpi.errors import ResultsError
+from xasmpi.store.layout import File
 
 __all__ = ["ReportResult", "write_report"]
 
@@ -180,7 +179,7 @@ def write_report(
                         skipped=tuple(skipped), simulated=simulated)
 
 
-def _markdown(f: h5py.File, path: Path, figs, skipped, tables, analysis, simulated: bool, F) -> str:
+def _markdown(f: File, path: Path, figs, skipped, tables, analysis, simulated: bool, F) -> str:
     from xasmpi.report.tables import SIMULATED_LABEL, decode
 
     descr = {fid: d for fid, d, _ in F.FIGURES}

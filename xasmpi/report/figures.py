@@ -13,24 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import h5py
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from xasmpi.report.tables import (  # noqa: E402
-    SIMULATED_LABEL,
-    decode,
-    read_lcf,
-    replicate_samples,
-    spectrum_names,
-    spectrum_role,
-)
+from xasmpi.report.tables import SIMULATED_LABEL, decode, spectrum_names, spectrum_role  # noqa: E402
+from xasmpi.store import layout  # noqa: E402
+from xasmpi.store.layout import File, Group, is_group  # noqa: E402
 
-__all__ = ["FigureContext", "SkipFigure", "FIGURES", "TETRAHEDRAL_DEG", "overlap_from_histograms",
-           "read_overlap"]
+__all__ = ["FigureContext", "SkipFigure", "FIGURES", "TETRAHEDRAL_DEG"]
 
 TETRAHEDRAL_DEG = float(np.degrees(np.arccos(-1.0 / 3.0)))  # 109.47°
 _COLOURS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -80,13 +73,7 @@ def _save(fig, stem: str, ctx: FigureContext) -> list[Path]:
     return out
 
 
-def _arr(g: h5py.Group, key: str) -> np.ndarray | None:
-    if key in g and isinstance(g[key], h5py.Dataset):
-        return np.asarray(g[key][()], dtype=float)
-    return None
-
-
-def _kweight(g: h5py.Group, default: int = 2) -> int:
+def _kweight(g: Group, default: int = 2) -> int:
     for obj, key in ((g.get("kwchi"), "kweight"), (g, "kweight"), (g.get("fit"), "kweight")):
         if obj is not None and key in obj.attrs:
             try:
@@ -96,7 +83,7 @@ def _kweight(g: h5py.Group, default: int = 2) -> int:
     return default
 
 
-def _ordered_spectra(f: h5py.File) -> list[tuple[str, str]]:
+def _ordered_spectra(f: File) -> list[tuple[str, str]]:
     """(name, role) with references first, then samples (each sorted)."""
     names = spectrum_names(f)
     roles = {n: spectrum_role(f, n) for n in names}
@@ -114,7 +101,7 @@ def _colour_map(names: list[str], roles: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def _colours(f: h5py.File) -> dict[str, str]:
+def _colours(f: File) -> dict[str, str]:
     sp = _ordered_spectra(f)
     return _colour_map([n for n, _ in sp], dict(sp))
 
@@ -128,12 +115,12 @@ def _label(name: str, role: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def fig1a_chik(f: h5py.File, ctx: FigureContext) -> list[Path]:
+def fig1a_chik(f: File, ctx: FigureContext) -> list[Path]:
     """Fig. 1a: k²χ(k) of samples and references, offset stack."""
     data = []
     for name, role in _ordered_spectra(f):
         g = f["exafs"][name]
-        k, chi = _arr(g, "k"), _arr(g, "chi")
+        k, chi = layout.array(g, "k"), layout.array(g, "chi")
         if k is None or chi is None or k.shape != chi.shape:
             continue
         data.append((name, role, k, k ** 2 * chi))
@@ -158,7 +145,7 @@ def fig1a_chik(f: h5py.File, ctx: FigureContext) -> list[Path]:
     return _save(fig, "fig1a_k2chi", ctx)
 
 
-def _fit_windows(f: h5py.File) -> tuple[tuple[float, float] | None, list[tuple[str, float, float]]]:
+def _fit_windows(f: File) -> tuple[tuple[float, float] | None, list[tuple[str, float, float]]]:
     """The job's own R windows: the fit window (rmin, rmax) of the first fitted sample and each
     empirical path's extraction window (name, rmin, rmax), from the results file."""
     fit = None
@@ -178,13 +165,13 @@ def _fit_windows(f: h5py.File) -> tuple[tuple[float, float] | None, list[tuple[s
     return fit, sorted(paths, key=lambda t: (t[1], t[2]))
 
 
-def fig1b_chir(f: h5py.File, ctx: FigureContext) -> list[Path]:
+def fig1b_chir(f: File, ctx: FigureContext) -> list[Path]:
     """Fig. 1b: |χ(R)| with the job's own windows (fit window shaded, each path's extraction window
     as a bar) and an inset on the outermost path window (largest rmin)."""
     data = []
     for name, role in _ordered_spectra(f):
         g = f["exafs"][name]
-        r, mag = _arr(g, "r"), _arr(g, "chir_mag")
+        r, mag = layout.array(g, "r"), layout.array(g, "chir_mag")
         if r is None or mag is None or r.shape != mag.shape:
             continue
         data.append((name, role, r, mag, _kweight(g)))
@@ -231,7 +218,7 @@ def fig1b_chir(f: h5py.File, ctx: FigureContext) -> list[Path]:
     return _save(fig, "fig1b_chir", ctx)
 
 
-def fig1c_wavelet(f: h5py.File, ctx: FigureContext) -> list[Path]:
+def fig1c_wavelet(f: File, ctx: FigureContext) -> list[Path]:
     """Fig. 1c: wavelet modulus maps, one panel per spectrum (R vs k, colourbar)."""
     data = []
     for name, role in _ordered_spectra(f):
@@ -239,7 +226,7 @@ def fig1c_wavelet(f: h5py.File, ctx: FigureContext) -> list[Path]:
         if "wavelet" not in g:
             continue
         wg = g["wavelet"]
-        k, r, mod = _arr(wg, "k"), _arr(wg, "r"), _arr(wg, "modulus")
+        k, r, mod = layout.array(wg, "k"), layout.array(wg, "r"), layout.array(wg, "modulus")
         if k is None or r is None or mod is None or mod.ndim != 2:
             continue
         if mod.shape == (k.size, r.size) and mod.shape != (r.size, k.size):
@@ -274,15 +261,15 @@ def fig1c_wavelet(f: h5py.File, ctx: FigureContext) -> list[Path]:
 # --------------------------------------------------------------------------------------
 
 
-def _fit_space(fg: h5py.Group, g: h5py.Group):
+def _fit_space(fg: Group, g: Group):
     """Abscissa, data and model of a best fit in its own fit space, and the window (lo, hi); the
     FEFF-route model filtered by the same operator when the file has it."""
     from xasmpi.exafs.kernel import KSTEP
     from xasmpi.exafs.model import FitSpace
 
     space = decode(fg.attrs.get("space", "k")).strip().lower() or "k"
-    k, y, m = _arr(fg, "k"), _arr(fg, "data"), _arr(fg, "model")
-    fm = _arr(g["feff"], "model") if "feff" in g and "model" in g["feff"] else None
+    k, y, m = layout.array(fg, "k"), layout.array(fg, "data"), layout.array(fg, "model")
+    fm = layout.array(g["feff"], "model") if "feff" in g and "model" in g["feff"] else None
     fm = fm if fm is not None and fm.shape == k.shape else None
     if space == "k" or "kmin" not in fg.attrs or abs(float(k[0])) > 1e-9:
         # k^w χ as stored, over the fit's k range only (the whole stored range when it is not recorded)
@@ -314,7 +301,7 @@ def _fit_space(fg: h5py.Group, g: h5py.Group):
     return space, x, apply(y), apply(m), None if fm is None else apply(fm), lim
 
 
-def fig2a_fits(f: h5py.File, ctx: FigureContext) -> list[Path]:
+def fig2a_fits(f: File, ctx: FigureContext) -> list[Path]:
     """Fig. 2a: data, model-free fit and FEFF-route fit per fitted spectrum in the fit space (offset
     stack), over the fit window only (no model drawn outside it)."""
     data = []
@@ -324,7 +311,7 @@ def fig2a_fits(f: h5py.File, ctx: FigureContext) -> list[Path]:
         if "fit" not in g:
             continue
         fg = g["fit"]
-        ks = [_arr(fg, key) for key in ("k", "data", "model")]
+        ks = [layout.array(fg, key) for key in ("k", "data", "model")]
         if any(v is None for v in ks) or not (ks[0].shape == ks[1].shape == ks[2].shape) or ks[0].ndim != 1:
             notes.append(f"{name}: fit/{{k, data, model}} missing or of different shapes")
             continue
@@ -380,138 +367,7 @@ def _hist_density(edges: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return counts / (tot * w) if tot > 0 else np.zeros_like(w)
 
 
-def overlap_from_histograms(e1: np.ndarray, d1: np.ndarray, e2: np.ndarray, d2: np.ndarray) -> float:
-    """Overlap coefficient ∫ min(p1, p2) dx of two piecewise-constant densities.
-
-    Parameters
-    ----------
-    e1, e2 : numpy.ndarray
-        Bin edges (unit of the variable).
-    d1, d2 : numpy.ndarray
-        Unit-area densities on those bins (1/unit).
-
-    Returns
-    -------
-    float
-        OVL in [0, 1], exact for the two step functions (on the union of the edges).
-    """
-    grid = np.union1d(e1, e2)
-    mid = 0.5 * (grid[1:] + grid[:-1])
-
-    def at(e, d):
-        i = np.searchsorted(e, mid, side="right") - 1
-        inside = (i >= 0) & (i < d.size)
-        out = np.zeros_like(mid)
-        out[inside] = d[i[inside]]
-        return out
-
-    return float(np.clip(np.sum(np.minimum(at(e1, d1), at(e2, d2)) * np.diff(grid)), 0.0, 1.0))
-
-
-def read_overlap(f: h5py.File) -> dict[str, dict[str, float]]:
-    """Overlap coefficients stored in ``/analysis/overlap``: ``{path: {"A vs B": ovl}}``.
-
-    Accepted shapes (the layout leaves this open): equal-length datasets ``path``,
-    ``sample1``, ``sample2``, ``ovl`` (what the fit stage writes); attributes or scalar datasets named
-    ``<path>`` (float, or JSON ``{pair: value}``) or ``<path>/<pair>`` / ``<path>.<pair>``;
-    sub-groups ``<path>`` whose numeric attributes / scalar datasets are keyed by pair;
-    an ``n×n`` dataset ``<path>`` (or ``<path>/ovl``, ``matrix``) with attribute
-    ``samples``.  Pairs written ``A|B``, ``A,B``, ``A:B`` or ``A vs B`` are shown as ``A vs B``.
-    """
-    out: dict[str, dict[str, float]] = {}
-    if "analysis" not in f or "overlap" not in f["analysis"]:
-        return out
-
-    def pair(s: str) -> str:
-        for sep in ("|", " vs ", ",", ":", "/", "__"):
-            if sep in s:
-                a, b = s.split(sep, 1)
-                return f"{a.strip()} vs {b.strip()}"
-        return s
-
-    def put(path: str, key: str, val) -> None:
-        if isinstance(val, (str, bytes, np.bytes_)):
-            try:
-                val = json.loads(decode(val))
-            except ValueError:
-                return
-        if isinstance(val, dict):
-            for k, v in val.items():
-                if isinstance(v, dict):
-                    put(k if not path else path, k if path else "", v)
-                elif _num(v) is not None:
-                    if path:
-                        out.setdefault(path, {})[pair(k)] = _num(v)
-                    else:
-                        out.setdefault(k, {})["all samples"] = _num(v)
-            return
-        v = _num(val)
-        if v is None:
-            return
-        if path:
-            out.setdefault(path, {})[pair(key) if key else "all samples"] = v
-        elif "/" in key or "." in key:
-            p, k = key.replace(".", "/", 1).split("/", 1)
-            out.setdefault(p, {})[pair(k)] = v
-        else:
-            out.setdefault(key, {})["all samples"] = v
-
-    def matrix(path: str, d: h5py.Dataset, samples) -> None:
-        m = np.asarray(d[()], dtype=float)
-        s = [decode(x) for x in np.atleast_1d(samples)]
-        if m.ndim == 2 and m.shape == (len(s), len(s)):
-            for i, j in itertools.combinations(range(len(s)), 2):
-                out.setdefault(path, {})[f"{s[i]} vs {s[j]}"] = float(m[i, j])
-
-    root = f["analysis/overlap"]
-    skip_attrs = {"method", "units", "bins", "description", "definition", "samples", "bw_method"}
-    cols = ("path", "sample1", "sample2", "ovl")
-    if isinstance(root, h5py.Group) and all(c in root and isinstance(root[c], h5py.Dataset) for c in cols):
-        # the fit stage's columns: path, sample1, sample2, ovl (one row per pair)
-        p_, a_, b_ = ([decode(x) for x in np.atleast_1d(root[c][()])] for c in cols[:3])
-        v_ = np.atleast_1d(np.asarray(root["ovl"][()], dtype=float))
-        if len(p_) == len(a_) == len(b_) == v_.size:
-            for p, a, b, v in zip(p_, a_, b_, v_):
-                if math.isfinite(v):
-                    out.setdefault(p, {})[f"{a} vs {b}"] = float(v)
-            return out
-    if isinstance(root, h5py.Dataset):
-        if "samples" in root.attrs and "path" in root.attrs:
-            matrix(decode(root.attrs["path"]), root, root.attrs["samples"])
-        return out
-    for k, v in root.attrs.items():
-        if k not in skip_attrs:
-            put("", k, v)
-    for k, obj in root.items():
-        if isinstance(obj, h5py.Dataset):
-            if obj.ndim == 2 and "samples" in obj.attrs:
-                matrix(k, obj, obj.attrs["samples"])
-            elif obj.size == 1:
-                put("", k, obj[()].item() if hasattr(obj[()], "item") else obj[()])
-        elif isinstance(obj, h5py.Group):
-            for a, v in obj.attrs.items():
-                if a not in skip_attrs:
-                    put(k, a, v)
-            for dk, d in obj.items():
-                if isinstance(d, h5py.Dataset):
-                    if d.ndim == 2:
-                        samples = d.attrs.get("samples", obj.attrs.get("samples"))
-                        if samples is not None:
-                            matrix(k, d, samples)
-                    elif d.size == 1:
-                        put(k, dk, d[()].item() if hasattr(d[()], "item") else d[()])
-    return out
-
-
-def _num(v) -> float | None:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
-def n_distributions(f: h5py.File) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None, str]]]:
+def n_distributions(f: File) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None, str]]]:
     """N·S0² distributions ``{path: {sample: (edges, density, samples or None, source)}}``.
 
     From ``/exafs/<s>/stats/hist/<path>/{edges, counts}`` when present, else from the
@@ -520,25 +376,14 @@ def n_distributions(f: h5py.File) -> dict[str, dict[str, tuple[np.ndarray, np.nd
     out: dict[str, dict] = {}
     for s in spectrum_names(f):
         g = f["exafs"][s]
-        rep = replicate_samples(g)
-        reps = rep[0] if rep is not None else {}
-        paths_done = set()
-        hg = g.get("stats/hist") if "stats" in g else None
-        if isinstance(hg, h5py.Group):
-            for p, hp in hg.items():
-                if not isinstance(hp, h5py.Group) or "edges" not in hp or "counts" not in hp:
-                    continue
-                e = np.asarray(hp["edges"][()], dtype=float)
-                c = np.asarray(hp["counts"][()], dtype=float)
-                if e.ndim != 1 or c.ndim != 1 or e.size != c.size + 1:
-                    continue
-                out.setdefault(p, {})[s] = (e, _hist_density(e, c), reps.get((p, "n")), "stats/hist")
-                paths_done.add(p)
-        for (p, par), col in reps.items():
-            if par != "n" or p is None or p in paths_done:
-                continue
-            col = col[np.isfinite(col)]
-            if col.size < 2:
+        reps = layout.read_replicates(g)
+        cols = reps.by_column() if reps is not None else {}
+        st = layout.read_stats(g)
+        hist = st.hist if st is not None else {}
+        for p, (e, c) in hist.items():
+            out.setdefault(p, {})[s] = (e, _hist_density(e, c), cols.get((p, "n")), "stats/hist")
+        for (p, par), col in cols.items():
+            if par != "n" or p in hist or col.size < 2:
                 continue
             e = np.histogram_bin_edges(col, bins="auto")
             if e.size > 81:
@@ -548,11 +393,9 @@ def n_distributions(f: h5py.File) -> dict[str, dict[str, tuple[np.ndarray, np.nd
     return out
 
 
-def overlaps(f: h5py.File, dists: dict | None = None) -> dict[str, dict[str, tuple[float, str]]]:
-    """OVL per path and sample pair: from ``/analysis/overlap`` if there, else computed.
-
-    Computed values use common bins: the pooled replicates' 'auto' bins when both samples
-    have replicates, otherwise the exact ∫min of the two stored histograms.
+def overlaps(f: File, dists: dict | None = None) -> dict[str, dict[str, tuple[float, str]]]:
+    """OVL per path and sample pair: ``/analysis/overlap`` if there, else computed from the
+    replicates by the same function the fit stage uses (:meth:`xasmpi.store.layout.Overlap.of`).
 
     Returns
     -------
@@ -560,24 +403,15 @@ def overlaps(f: h5py.File, dists: dict | None = None) -> dict[str, dict[str, tup
         ``{path: {"A vs B": (ovl, "file" | "computed")}}``.
     """
     dists = n_distributions(f) if dists is None else dists
-    stored = read_overlap(f)
+    ov = layout.read_overlap(f)
+    stored = ov.by_path() if ov is not None else {}
     out: dict[str, dict[str, tuple[float, str]]] = {}
     for p, by_s in dists.items():
-        if p in stored and stored[p]:
+        if stored.get(p):
             out[p] = {k: (v, "file") for k, v in stored[p].items()}
             continue
-        res = {}
-        for a, b in itertools.combinations(sorted(by_s), 2):
-            ea, da, xa, _ = by_s[a]
-            eb, db, xb, _ = by_s[b]
-            if xa is not None and xb is not None and xa.size > 1 and xb.size > 1:
-                e = np.histogram_bin_edges(np.concatenate([xa, xb]), bins="auto")
-                pa, _ = np.histogram(xa, bins=e, density=True)
-                pb, _ = np.histogram(xb, bins=e, density=True)
-                ovl = float(np.clip(np.sum(np.minimum(pa, pb) * np.diff(e)), 0, 1))
-            else:
-                ovl = overlap_from_histograms(ea, da, eb, db)
-            res[f"{a} vs {b}"] = (ovl, "computed")
+        samples = {s: x for s, (_, _, x, _) in by_s.items() if x is not None}
+        res = {k: (v, "computed") for k, v in layout.Overlap.of({p: samples}).by_path().get(p, {}).items()}
         if res:
             out[p] = res
     for p, d in stored.items():  # stored values for paths without distributions
@@ -585,31 +419,25 @@ def overlaps(f: h5py.File, dists: dict | None = None) -> dict[str, dict[str, tup
     return out
 
 
-def _path_order(f: h5py.File, paths: list[str]) -> list[str]:
+def _path_order(f: File, paths: list[str]) -> list[str]:
     """``paths`` in the order of the fitted-parameter names (Cd-O, Cd-S, Cd-Cd), others last."""
     order: list[str] = []
     for s in spectrum_names(f):
-        rep = replicate_samples(f["exafs"][s])
-        for p, _ in (rep[0] if rep is not None else {}):
-            if p is not None and p not in order:
+        reps = layout.read_replicates(f["exafs"][s])
+        for c in (reps.names if reps is not None else ()):
+            p = layout.split_column(c)[0]
+            if p not in order:
                 order.append(p)
     return [p for p in order if p in paths] + sorted(p for p in paths if p not in order)
 
 
-def _true_n(f: h5py.File, sample: str, path: str) -> float | None:
+def _true_n(f: File, sample: str, path: str) -> float | None:
     """True N of a path of a simulated sample (``/exafs/<sample>/truth``), else None."""
-    from xasmpi.report.tables import _truth_values
-
-    g = f.get(f"exafs/{sample}/truth")
-    if g is None or "values" not in g.attrs:
-        return None
-    try:
-        return _truth_values(json.loads(decode(g.attrs["values"]))).get((path, "n"))
-    except (ValueError, TypeError):
-        return None
+    g = f.get(f"exafs/{sample}")
+    return None if g is None else layout.read_truth(g).get((path, "n"))
 
 
-def _n_uncertainty(f: h5py.File, sample: str, path: str):
+def _n_uncertainty(f: File, sample: str, path: str):
     """The N·S0² :class:`~xasmpi.exafs.uncertainty.ParamUncertainty` of a sample's path, or None."""
     from xasmpi.report.tables import _uncertainties
 
@@ -617,7 +445,7 @@ def _n_uncertainty(f: h5py.File, sample: str, path: str):
     return None if g is None else _uncertainties(g).get((path, "n"))
 
 
-def fig2b_histograms(f: h5py.File, ctx: FigureContext) -> list[Path]:
+def fig2b_histograms(f: File, ctx: FigureContext) -> list[Path]:
     """Fig. 2b: N·S0² histograms per path and sample, with the overlap coefficient, the best fit
     (solid line) with its total uncertainty band, and every uncertainty term in a text box."""
     dists = n_distributions(f)
@@ -673,26 +501,26 @@ def fig2b_histograms(f: h5py.File, ctx: FigureContext) -> list[Path]:
 # --------------------------------------------------------------------------------------
 
 
-def _measured_xanes(f: h5py.File) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray | None, float | None]]:
+def _measured_xanes(f: File) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray | None, float | None]]:
     if "xanes/measured" not in f:
         return []
     out = []
     for name, g in f["xanes/measured"].items():
-        if not isinstance(g, h5py.Group):
+        if not is_group(g):
             continue
-        e, nrm, der = _arr(g, "energy"), _arr(g, "norm"), _arr(g, "deriv")
+        e, nrm, der = layout.array(g, "energy"), layout.array(g, "norm"), layout.array(g, "deriv")
         if e is None or nrm is None or e.shape != nrm.shape:
             continue
         if der is not None and der.shape != e.shape:
             der = None
         if der is None:
             der = np.gradient(nrm, e)
-        edge = _num(g.attrs.get("edge")) if "edge" in g.attrs else None
+        edge = float(g.attrs["edge"]) if "edge" in g.attrs and np.isfinite(g.attrs["edge"]) else None
         out.append((name, e, nrm, der, edge))
     return out
 
 
-def fig3a_xanes_measured(f: h5py.File, ctx: FigureContext) -> list[Path]:
+def fig3a_xanes_measured(f: File, ctx: FigureContext) -> list[Path]:
     """Fig. 3a: normalised measured XANES and first derivatives, edge positions marked."""
     data = _measured_xanes(f)
     if not data:
@@ -735,21 +563,21 @@ def fig3a_xanes_measured(f: h5py.File, ctx: FigureContext) -> list[Path]:
     return _save(fig, "fig3a_xanes_measured", ctx)
 
 
-def _candidates(f: h5py.File) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
+def _candidates(f: File) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
     if "xanes" not in f:
         return []
     out = []
     for name, g in f["xanes"].items():
-        if name in ("measured", "comparison") or not isinstance(g, h5py.Group):
+        if name in ("measured", "comparison") or not is_group(g):
             continue
-        e, mu = _arr(g, "energy"), _arr(g, "mu")
+        e, mu = layout.array(g, "energy"), layout.array(g, "mu")
         if e is None or mu is None or e.shape != mu.shape or e.ndim != 1:
             continue
         out.append((name, decode(g.attrs.get("formula", "")), e, mu))
     return out
 
 
-def fig3b_xanes_candidates(f: h5py.File, ctx: FigureContext) -> list[Path]:
+def fig3b_xanes_candidates(f: File, ctx: FigureContext) -> list[Path]:
     """Fig. 3b: FDMNES spectra of the candidate clusters (offset stack)."""
     data = _candidates(f)
     if not data:
@@ -768,39 +596,29 @@ def fig3b_xanes_candidates(f: h5py.File, ctx: FigureContext) -> list[Path]:
     return _save(fig, "fig3b_xanes_candidates", ctx)
 
 
-def fig3c_xanes_lcf(f: h5py.File, ctx: FigureContext) -> list[Path]:
+def fig3c_xanes_lcf(f: File, ctx: FigureContext) -> list[Path]:
     """Fig. 3c: LCF of measured XANES with the candidates (data, fit, weights)."""
-    lcfs = [r for r in read_lcf(f) if r.energy is not None and r.fitted is not None
-            and r.fitted.shape == r.energy.shape]
+    lcfs = layout.read_lcf(f)
     if not lcfs:
-        raise SkipFigure("no /xanes/comparison/lcf/<name>/{energy, fit}")
+        raise SkipFigure("no /xanes/comparison/lcf/<measured>/<a+b>")
     n = len(lcfs)
     ncol = min(n, 2)
     nrow = math.ceil(n / ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(6.4 * ncol, 4.2 * nrow + 0.4), squeeze=False)
-    for ax, r in zip(axes.flat, lcfs):
-        e = np.asarray(r.energy, dtype=float)
-        if r.measured is not None and r.measured.shape == e.shape:
-            ax.plot(e, r.measured, color="tab:blue", lw=1.6, label=decode(r.attrs.get("measured", "measured")))
-            off = 0.1 * float(np.nanmax(r.measured) - np.nanmin(r.measured))
-            ax.plot(e, np.asarray(r.fitted, float) - np.asarray(r.measured, float) + float(np.nanmin(r.measured)) - off,
-                    color="grey", lw=0.8, label="fit − data (shifted)")
-        ax.plot(e, r.fitted, color="black", lw=1.1, ls="--", label="LCF")
-        lines = []
-        if r.weights is not None:
-            for i, w in enumerate(r.weights):
-                c = r.components[i] if i < len(r.components) else f"#{i + 1}"
-                sd = (f" ± {r.weights_sd[i]:.2f}" if r.weights_sd is not None and i < r.weights_sd.size else "")
-                lines.append(f"{c}: {w:.2f}{sd}")
-        if r.rfactor is not None:
-            lines.append(f"R-factor {r.rfactor:.3g}")
-        if lines:
-            ax.text(0.03, 0.96, "\n".join(lines), transform=ax.transAxes, ha="left", va="top", fontsize=7,
-                    bbox=dict(boxstyle="round", fc="white", ec="0.8", alpha=0.85))
+    for ax, fit in zip(axes.flat, lcfs):
+        e, data, r = fit.energy, fit.data, fit.result
+        ax.plot(e, data, color="tab:blue", lw=1.6, label=fit.measured)
+        off = 0.1 * float(np.nanmax(data) - np.nanmin(data))
+        ax.plot(e, r.model - data + float(np.nanmin(data)) - off, color="grey", lw=0.8, label="fit − data (shifted)")
+        ax.plot(e, r.model, color="black", lw=1.1, ls="--", label="LCF")
+        lines = [f"{c}: {w:.2f} ± {sd:.2f}" for c, w, sd in zip(r.names, r.weights, r.errors)]
+        lines.append(f"R-factor {r.r_factor:.3g}")
+        ax.text(0.03, 0.96, "\n".join(lines), transform=ax.transAxes, ha="left", va="top", fontsize=7,
+                bbox=dict(boxstyle="round", fc="white", ec="0.8", alpha=0.85))
         rel = float(np.nanmax(np.abs(e))) < 1000.0
         ax.set_xlabel(r"$E - E_{\mathrm{edge}}$ (eV)" if rel else "E (eV)")
         ax.set_ylabel(r"normalised $\mu(E)$ (dimensionless)")
-        ax.set_title(r.name, fontsize=9)
+        ax.set_title(fit.name, fontsize=9)
         ax.legend(loc="center right", fontsize=7, frameon=False)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
@@ -813,26 +631,16 @@ def fig3c_xanes_lcf(f: h5py.File, ctx: FigureContext) -> list[Path]:
 # --------------------------------------------------------------------------------------
 
 
-def _angle_array(g: h5py.Group, key: str) -> np.ndarray | None:
-    if key not in g:
-        return None
-    obj = g[key]
-    if isinstance(obj, h5py.Group):
-        for k in ("angles", "values", "data"):
-            if k in obj and isinstance(obj[k], h5py.Dataset):
-                obj = obj[k]
-                break
-        else:
-            return None
-    a = np.asarray(obj[()], dtype=float).ravel()
-    return a[np.isfinite(a)]
+def _angle_array(g: Group, key: str) -> np.ndarray | None:
+    a = layout.array(g, key)
+    return None if a is None else a[np.isfinite(a.ravel())]
 
 
 #: the paper's Fig. 4 maxima of the InP-like model (deg): core and surface
 PAPER_FIG4_MODES = {"core": 107.0, "surface": 115.0}
 
 
-def _model_structure(f: h5py.File, g: h5py.Group):
+def _model_structure(f: File, g: Group):
     """ASE Atoms of an angle model when the results file holds its structure (XANES candidate)."""
     from ase import Atoms
 
@@ -844,18 +652,18 @@ def _model_structure(f: h5py.File, g: h5py.Group):
                  pbc=bool(s.attrs["pbc"]))
 
 
-def fig4_angles(f: h5py.File, ctx: FigureContext) -> list[Path]:
+def fig4_angles(f: File, ctx: FigureContext) -> list[Path]:
     """Fig. 4: bond-angle distributions, core vs surface (histogram, Gaussian KDE, rug), modes
     beside the paper's 107° / 115°, 109.47°; and, when the structure is stored, KDEs by angle kind."""
     from scipy.stats import gaussian_kde
 
     from xasmpi.analysis.angles import bond_angle_distribution
 
-    if "analysis/angles" not in f or not isinstance(f["analysis/angles"], h5py.Group):
+    if "analysis/angles" not in f or not is_group(f["analysis/angles"]):
         raise SkipFigure("no /analysis/angles/<model>")
     models = []
     for m, g in f["analysis/angles"].items():
-        if not isinstance(g, h5py.Group):
+        if not is_group(g):
             continue
         cls = {c: _angle_array(g, c) for c in ("core", "surface")}
         cls = {c: a for c, a in cls.items() if a is not None and a.size}
@@ -934,7 +742,7 @@ def fig4_angles(f: h5py.File, ctx: FigureContext) -> list[Path]:
 
 
 #: (id, description, function) in report order
-FIGURES: list[tuple[str, str, Callable[[h5py.File, FigureContext], list[Path]]]] = [
+FIGURES: list[tuple[str, str, Callable[[File, FigureContext], list[Path]]]] = [
     ("fig1a", "Fig. 1a: k²χ(k) of samples and references", fig1a_chik),
     ("fig1b", "Fig. 1b: |χ(R)| with the job's fit and path windows", fig1b_chir),
     ("fig1c", "Fig. 1c: wavelet modulus maps", fig1c_wavelet),

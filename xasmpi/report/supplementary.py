@@ -23,15 +23,16 @@ import itertools
 import json
 from pathlib import Path
 
-import h5py
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from xasmpi.report.figures import _COLOURS, FigureContext, SkipFigure, _arr, _save, _title  # noqa: E402
+from xasmpi.report.figures import _COLOURS, FigureContext, SkipFigure, _save, _title  # noqa: E402
 from xasmpi.report.tables import SIMULATED_LABEL, Table, decode, spectrum_names, spectrum_role  # noqa: E402
+from xasmpi.store import layout  # noqa: E402
+from xasmpi.store.layout import File  # noqa: E402
 
 __all__ = ["SUPPLEMENTARY", "S1_KRANGE", "s1_comparison", "table_s1", "fig_s1_paths", "fig_s2_xanes_evolution",
            "fig_s4_s6_fragments", "fig_s8_bulk_fdmnes"]
@@ -54,7 +55,7 @@ def _csv(path: Path, header: list[str], rows, simulated: bool) -> Path:
     return path
 
 
-def _settings(f: h5py.File) -> dict:
+def _settings(f: File) -> dict:
     g = f.get("supplementary")
     if g is None or "settings" not in g.attrs:
         return {}
@@ -62,7 +63,7 @@ def _settings(f: h5py.File) -> dict:
 
 
 # ----------------------------------------------------------------------------- Table S1
-def table_s1(f: h5py.File) -> Table:
+def table_s1(f: File) -> Table:
     """Table S1: N, R, σ² of every bulk-reference shell a path is extracted from, with sources."""
     cols = ["path", "reference", "N", "R", "sigma2", "N_source", "R_source", "sigma2_source", "structure",
             "citation"]
@@ -115,7 +116,7 @@ def s1_comparison(k: np.ndarray, f_ext: np.ndarray, d_ext: np.ndarray, f_feff: n
             "max_dev": float(np.max(dev)), "median_dev": float(np.median(dev))}
 
 
-def _s1_data(f: h5py.File) -> list[dict]:
+def _s1_data(f: File) -> list[dict]:
     g = f.get("supplementary/feff_paths")
     if g is None or not len(g) or "paths" not in f:
         return []
@@ -124,23 +125,23 @@ def _s1_data(f: h5py.File) -> list[dict]:
         fg, eg = g[name], f["paths"].get(name)
         if eg is None:
             continue
-        k = _arr(fg, "k")
-        ek = _arr(eg, "k")
-        fe = np.interp(k, ek, _arr(eg, "amp"))
-        de = np.interp(k, ek, _arr(eg, "phase"))
-        ff, df = _arr(fg, "amp_filtered"), _arr(fg, "phase_filtered")
-        raw_f, raw_d = _arr(fg, "amp"), _arr(fg, "phase")
+        k = layout.array(fg, "k")
+        ek = layout.array(eg, "k")
+        fe = np.interp(k, ek, layout.array(eg, "amp"))
+        de = np.interp(k, ek, layout.array(eg, "phase"))
+        ff, df = layout.array(fg, "amp_filtered"), layout.array(fg, "phase_filtered")
+        raw_f, raw_d = layout.array(fg, "amp"), layout.array(fg, "phase")
         cmp = s1_comparison(k, fe, de, ff, df)
         raw = s1_comparison(k, fe, de, raw_f, raw_d)
         out.append({"name": name, "k": k, "f_ext": fe, "d_ext": de, "f_feff": ff, "raw_f": raw_f,
-                    "cmp": cmp, "raw": raw, "lam": _arr(fg, "lam"),
+                    "cmp": cmp, "raw": raw, "lam": layout.array(fg, "lam"),
                     "lam_note": decode(fg.attrs.get("extracted_lambda", ""))})
     names = [r["path"] for r in table_s1(f).rows]  # the job's path order
     out.sort(key=lambda d: names.index(d["name"]) if d["name"] in names else len(names))
     return out
 
 
-def fig_s1_paths(f: h5py.File, ctx: FigureContext) -> list[Path]:
+def fig_s1_paths(f: File, ctx: FigureContext) -> list[Path]:
     """Fig. S1: extracted vs FEFF F(k), δ(k) and λ(k) per path, with ratio and difference."""
     data = _s1_data(f)
     if not data:
@@ -214,7 +215,7 @@ def fig_s1_paths(f: h5py.File, ctx: FigureContext) -> list[Path]:
 
 
 # ----------------------------------------------------------------------------- Fig. S2
-def _measured_spectra(f: h5py.File) -> list[dict]:
+def _measured_spectra(f: File) -> list[dict]:
     from xasmpi.xanes.compare import edge_energy
 
     names = spectrum_names(f)
@@ -228,7 +229,7 @@ def _measured_spectra(f: h5py.File) -> list[dict]:
     out = []
     for n in order:
         g = f[f"exafs/{n}"]
-        e, nrm = _arr(g, "energy"), _arr(g, "norm")
+        e, nrm = layout.array(g, "energy"), layout.array(g, "norm")
         if e is None or nrm is None or e.shape != nrm.shape or e.size < 10:
             continue
         edge, _ = edge_energy(e, nrm)
@@ -239,7 +240,7 @@ def _measured_spectra(f: h5py.File) -> list[dict]:
     return out
 
 
-def fig_s2_xanes_evolution(f: h5py.File, ctx: FigureContext) -> list[Path]:
+def fig_s2_xanes_evolution(f: File, ctx: FigureContext) -> list[Path]:
     """Fig. S2: XANES of every measured spectrum (references first), normalised, on one energy scale
     relative to the first reference's edge, with first derivatives and edge positions; one column per edge."""
     data = _measured_spectra(f)
@@ -281,7 +282,7 @@ def fig_s2_xanes_evolution(f: h5py.File, ctx: FigureContext) -> list[Path]:
 
 
 # ----------------------------------------------------------------------------- Fig. S4–S6
-def fig_s4_s6_fragments(f: h5py.File, ctx: FigureContext) -> list[Path]:
+def fig_s4_s6_fragments(f: File, ctx: FigureContext) -> list[Path]:
     """Fig. S4–S6: measured XANES as a weighted sum of a CdS crystal fragment and a CdO fragment
     (FDMNES within the fragment radius), one column per polymorph, one row per measured spectrum."""
     g = f.get("supplementary/fragments")
@@ -302,11 +303,11 @@ def fig_s4_s6_fragments(f: h5py.File, ctx: FigureContext) -> list[Path]:
                 ax.set_visible(False)
                 continue
             h = g[m][lat]
-            e = _arr(h, "energy")
+            e = layout.array(h, "energy")
             x = e - float(h.attrs["edge_measured"])
-            data, model, comps = _arr(h, "data"), _arr(h, "model"), _arr(h, "components")
+            data, model, comps = layout.array(h, "data"), layout.array(h, "model"), layout.array(h, "components")
             names = [decode(v) for v in h["names"][()]]
-            w, err = _arr(h, "weights"), _arr(h, "errors")
+            w, err = layout.array(h, "weights"), layout.array(h, "errors")
             ax.plot(x, data, color="black", lw=1.6, label=m)
             ax.plot(x, model, color="tab:red", lw=1.3, ls="--", label="weighted sum")
             for c, wi, n_, col in zip(comps, w, names, ("tab:orange", "tab:blue")):
@@ -341,13 +342,13 @@ def fig_s4_s6_fragments(f: h5py.File, ctx: FigureContext) -> list[Path]:
 
 
 # ----------------------------------------------------------------------------- Fig. S8
-def fig_s8_bulk_fdmnes(f: h5py.File, ctx: FigureContext) -> list[Path]:
+def fig_s8_bulk_fdmnes(f: File, ctx: FigureContext) -> list[Path]:
     """Fig. S8: FDMNES on bulk CdS vs the measured bulk spectrum, with the calculation's settings."""
     g = f.get("supplementary/s8")
     if g is None:
         raise SkipFigure("no /supplementary/s8 (stage 'supplementary' with [supplementary] bulk, bulk_spectrum)")
     a = g.attrs
-    e, data, model = _arr(g, "energy"), _arr(g, "data"), _arr(g, "model")
+    e, data, model = layout.array(g, "energy"), layout.array(g, "data"), layout.array(g, "model")
     x = e - float(a["edge_measured"])
     s = json.loads(decode(a["settings"]))
     fig, (ax, rx) = plt.subplots(2, 1, figsize=(7.0, 6.0), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
@@ -387,12 +388,12 @@ SUPPLEMENTARY = [
 ]
 
 
-def draw_all(f: h5py.File, ctx: FigureContext, *, recoverable: tuple = (KeyError, ValueError)) -> dict:
+def draw_all(f: File, ctx: FigureContext, *, recoverable: tuple = (KeyError, ValueError)) -> dict:
     """Draw every supplementary figure and Table S1 of a results file that has ``/supplementary``.
 
     Parameters
     ----------
-    f : h5py.File
+    f : File
         Open results file.
     ctx : FigureContext
         Where and how figures are written.

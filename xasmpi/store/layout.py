@@ -31,6 +31,8 @@ from xasmpi.store.h5 import write_dataset
 
 LAYOUT_VERSION = 1
 
+#: the HDF5 types the offline side annotates with (type hints only: it never imports h5py)
+File, Group, Dataset = h5py.File, h5py.Group, h5py.Dataset
 #: HDF5 variable-length UTF-8 string type (names, formulas, messages)
 STRING = h5py.string_dtype()
 
@@ -96,6 +98,43 @@ def json_attr(obj: Any, key: str, default: Any = None) -> Any:
     if obj is None or key not in obj.attrs:
         return default
     return json.loads(text(obj.attrs[key]))
+
+
+def _cell(x: Any) -> Any:
+    if isinstance(x, (bytes, np.bytes_, str)):
+        return text(x)
+    if isinstance(x, (np.integer, int)) and not isinstance(x, bool):
+        return int(x)
+    v = float(x)
+    return v if np.isfinite(v) else None
+
+
+def column_rows(g: Any) -> list[dict]:
+    """Rows of a group whose 1-D datasets are equal-length columns (``candidate``, ``formula``,
+    ``name``, ``path`` first, then file order); empty when the group is no such table."""
+    cols = {k: v for k, v in g.items() if isinstance(v, h5py.Dataset) and v.ndim == 1 and v.dtype.names is None}
+    lens = {v.shape[0] for v in cols.values()}
+    if not cols or len(lens) != 1:
+        return []
+    data = {k: [_cell(x) for x in v[()]] for k, v in cols.items()}
+    first = [k for k in ("candidate", "formula", "name", "path") if k in data]
+    order = first + [k for k in data if k not in first]
+    return [{k: data[k][i] for k in order} for i in range(lens.pop())]
+
+
+# --------------------------------------------------------------------------------------
+# /exafs/<spectrum>
+# --------------------------------------------------------------------------------------
+
+
+def spectrum_names(f: h5py.File) -> list[str]:
+    """Spectra under ``/exafs`` (sorted; empty if the group is absent)."""
+    return sorted(k for k, v in f["exafs"].items() if isinstance(v, h5py.Group)) if "exafs" in f else []
+
+
+def spectrum_role(f: h5py.File, name: str) -> str:
+    """``role`` attribute of ``/exafs/<name>`` ('sample', 'reference' or '')."""
+    return text(f["exafs"][name].attrs.get("role", "")).strip().lower()
 
 
 # --------------------------------------------------------------------------------------
@@ -473,6 +512,26 @@ def read_lcf(f: h5py.File) -> list[LcfFit]:
     if root is None:
         return []
     return [_lcf_from(f"{m}/{c}", m, cg) for m, mg in root.items() for c, cg in mg.items()]
+
+
+# --------------------------------------------------------------------------------------
+# /xanes/comparison: ranking and per-candidate alignment
+# --------------------------------------------------------------------------------------
+
+
+def read_xanes_ranking(f: h5py.File) -> dict[str, list[dict]]:
+    """``/xanes/comparison`` attr ``ranking``: ``{measured: [{"candidate", "r_factor", "shift"}, ...
+    best first]}`` (``{}`` when absent)."""
+    return json_attr(f.get("xanes/comparison"), "ranking", {}) or {}
+
+
+def read_xanes_comparison(f: h5py.File) -> dict[str, list[dict]]:
+    """The alignment columns of ``/xanes/comparison/<measured>`` (``candidate``, ``shift``,
+    ``gauss_fwhm``, ``lorentz_fwhm``, ``scale``, ``r_factor``) as rows, best first, per measured spectrum."""
+    cg = f.get("xanes/comparison")
+    if cg is None:
+        return {}
+    return {m: column_rows(g) for m, g in cg.items() if m != "lcf" and isinstance(g, h5py.Group)}
 
 
 # --------------------------------------------------------------------------------------
