@@ -38,6 +38,33 @@ def test_shift_significance_and_overlap_of_known_normals():
         compare_parameter([1.0], b, name="x")
     with pytest.raises(InputError):
         compare_samples({"a": a}, {"b": b})
+    with pytest.raises(InputError):
+        compare_parameter(a, b, name="x", sys_shift=0.5, shared_systematics=True)
+
+
+def test_paired_systematic_of_the_shift():
+    """Refits of both samples under the same variations: a choice that moves both alike cancels,
+    one that moves them differently counts with the systematics stage's rule (max over the ±
+    variations of a setting, settings in quadrature)."""
+    from xasmpi.analysis.series import paired_systematic
+
+    settings = ["E0", "E0", "kmin", "kmin", "kweight"]
+    best_a, best_b = np.array([4.0, 6.0]), np.array([4.0, 7.8])
+    ra = best_a + np.array([[0.3, 0.5], [-0.3, -0.5], [0.2, 1.0], [0.0, -0.2], [-0.4, -1.0]])
+    rb = best_b + np.array([[0.3, 0.5], [-0.3, -0.5], [0.2, 1.6], [0.0, -0.2], [-0.4, -1.4]])
+    sys = paired_systematic(best_a, ra, best_b, rb, settings)
+    assert sys[0] == 0.0                                   # parameter 0: every variation moves both alike
+    assert sys[1] == pytest.approx(math.hypot(0.6, 0.4))   # kmin +0.6, kweight -0.4, E0 cancels
+    rng = np.random.default_rng(2)
+    a, b = rng.normal(6.0, 0.1, 2000), rng.normal(7.8, 0.1, 2000)
+    s = compare_samples({"Cd-Cd.n": a}, {"Cd-Cd.n": b}, sys_a={"Cd-Cd.n": 1.5}, sys_b={"Cd-Cd.n": 1.5},
+                        sys_shift={"Cd-Cd.n": sys[1]})[0]
+    assert s.sigma == pytest.approx(math.sqrt(0.02 + sys[1] ** 2), rel=0.03) and s.sys_shift == sys[1]
+    assert s.significant
+    indep = compare_samples({"Cd-Cd.n": a}, {"Cd-Cd.n": b}, sys_a={"Cd-Cd.n": 1.5}, sys_b={"Cd-Cd.n": 1.5})[0]
+    assert not indep.significant and math.isnan(indep.sys_shift)  # 1.8 ± 2.1: the double-counted systematics
+    with pytest.raises(InputError):
+        paired_systematic(best_a, ra, best_b, rb[:4], settings)
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,12 @@ replicates and the systematic term, and the overlap coefficient of the two distr
 (:func:`xasmpi.analysis.distributions.overlap_coefficient`, the one overlap function); and the
 difference of the two wavelet maps (where in (k, R) the samples differ).  Pure functions.
 
-Significance: Δ = mean_B − mean_A, σ_Δ = √(sd_A² + sd_B² + σ_sys²) with σ_sys² = sys_A² + sys_B²
-(independent systematic terms; with ``shared_systematics`` the same analysis choices move both
-samples alike and only |sys_A − sys_B| is left), z = Δ/σ_Δ, two-sided p = 2 Φ(−|z|); significant
-when p < α.
+Significance: Δ = mean_B − mean_A, σ_Δ = √(sd_A² + sd_B² + σ_sys²) with σ_sys the systematic term
+of the shift itself when both samples were refitted under the same variations (``sys_shift``:
+:func:`paired_systematic`, the systematics stage's rule applied to the per-variation shift
+(B − A)_v − (B − A)_best; an analysis choice that moves both samples alike cancels), else
+σ_sys² = sys_A² + sys_B² (independent systematic terms; with ``shared_systematics`` only
+|sys_A − sys_B| is left); z = Δ/σ_Δ, two-sided p = 2 Φ(−|z|); significant when p < α.
 """
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ class ParameterShift:
         Replicate means and standard deviations (units of the parameter).
     sys_a, sys_b : float
         Systematic terms (0 when absent).
+    sys_shift : float
+        Paired systematic term of the shift (NaN when not used).
     shift : float
         mean_b − mean_a.
     sigma : float
@@ -53,6 +57,7 @@ class ParameterShift:
     sd_b: float
     sys_a: float
     sys_b: float
+    sys_shift: float
     shift: float
     sigma: float
     z: float
@@ -66,7 +71,7 @@ class ParameterShift:
 
 
 def compare_parameter(a, b, *, name: str, sys_a: float = 0.0, sys_b: float = 0.0, alpha: float = 0.05,
-                      shared_systematics: bool = False) -> ParameterShift:
+                      shared_systematics: bool = False, sys_shift: float | None = None) -> ParameterShift:
     """Shift and significance of one parameter between samples A and B (module docstring).
 
     Parameters
@@ -80,6 +85,9 @@ def compare_parameter(a, b, *, name: str, sys_a: float = 0.0, sys_b: float = 0.0
         Significance level (two-sided).
     shared_systematics : bool
         The systematic terms come from the same analysis variations and are fully correlated.
+    sys_shift : float, optional
+        Systematic term of the shift itself (:func:`paired_systematic`); used instead of sys_a and
+        sys_b when finite.
     """
     from scipy.special import ndtr
 
@@ -93,7 +101,10 @@ def compare_parameter(a, b, *, name: str, sys_a: float = 0.0, sys_b: float = 0.0
     sa = float(sys_a) if sys_a is not None and np.isfinite(sys_a) else 0.0
     sb = float(sys_b) if sys_b is not None and np.isfinite(sys_b) else 0.0
     sd_a, sd_b = float(np.std(x, ddof=1)), float(np.std(y, ddof=1))
-    sys2 = (sa - sb) ** 2 if shared_systematics else sa * sa + sb * sb
+    paired = sys_shift is not None and np.isfinite(sys_shift)
+    if paired and shared_systematics:
+        raise InputError(f"comparison {name}: give either sys_shift or shared_systematics, not both")
+    sys2 = float(sys_shift) ** 2 if paired else (sa - sb) ** 2 if shared_systematics else sa * sa + sb * sb
     sigma = math.sqrt(sd_a ** 2 + sd_b ** 2 + sys2)
     shift = float(np.mean(y) - np.mean(x))
     if sigma > 0:
@@ -104,20 +115,53 @@ def compare_parameter(a, b, *, name: str, sys_a: float = 0.0, sys_b: float = 0.0
     spread = np.ptp(np.concatenate([x, y]))
     ovl = overlap_coefficient(x, y) if spread > 0 else 1.0
     return ParameterShift(name=name, mean_a=float(np.mean(x)), mean_b=float(np.mean(y)), sd_a=sd_a, sd_b=sd_b,
-                          sys_a=sa, sys_b=sb, shift=shift, sigma=sigma, z=float(z), p=p, significant=p < alpha,
+                          sys_a=sa, sys_b=sb, sys_shift=float(sys_shift) if paired else float("nan"), shift=shift, sigma=sigma, z=float(z), p=p, significant=p < alpha,
                           ovl=float(ovl))
 
 
 def compare_samples(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], *,
                     sys_a: Mapping[str, float] | None = None, sys_b: Mapping[str, float] | None = None,
-                    alpha: float = 0.05, shared_systematics: bool = False) -> tuple[ParameterShift, ...]:
-    """:func:`compare_parameter` for every parameter the two samples share (order of ``a``)."""
+                    alpha: float = 0.05, shared_systematics: bool = False,
+                    sys_shift: Mapping[str, float] | None = None) -> tuple[ParameterShift, ...]:
+    """:func:`compare_parameter` for every parameter the two samples share (order of ``a``);
+    ``sys_shift``: paired systematic terms of the shifts by parameter (:func:`paired_systematic`)."""
     common = [n for n in a if n in b]
     if not common:
         raise InputError("comparison: the two samples share no fitted parameter")
-    sys_a, sys_b = dict(sys_a or {}), dict(sys_b or {})
+    sys_a, sys_b, sys_shift = dict(sys_a or {}), dict(sys_b or {}), dict(sys_shift or {})
     return tuple(compare_parameter(a[n], b[n], name=n, sys_a=sys_a.get(n, 0.0), sys_b=sys_b.get(n, 0.0),
-                                   alpha=alpha, shared_systematics=shared_systematics) for n in common)
+                                   alpha=alpha, shared_systematics=shared_systematics,
+                                   sys_shift=sys_shift.get(n)) for n in common)
+
+
+def paired_systematic(best_a, refits_a, best_b, refits_b, settings) -> np.ndarray:
+    """Systematic term of the shift B − A of every parameter from refits of both samples under the
+    same variations (same settings, same order): the systematics stage's rule
+    (:func:`xasmpi.exafs.uncertainty.systematic_term`) applied to (B − A) of the best fits and of
+    each variation's refits, so a choice that moves both samples alike does not count.
+
+    Parameters
+    ----------
+    best_a, best_b : array_like
+        ``(p,)`` best fits.
+    refits_a, refits_b : array_like
+        ``(v, p)`` refits (NaN: failed).
+    settings : sequence of str
+        ``(v,)`` setting each variation changes.
+
+    Returns
+    -------
+    ndarray
+        ``(p,)`` systematic term of each shift (NaN where no variation has both refits).
+    """
+    from xasmpi.exafs.uncertainty import systematic_term
+
+    ba, bb = np.asarray(best_a, float), np.asarray(best_b, float)
+    ra, rb = np.atleast_2d(np.asarray(refits_a, float)), np.atleast_2d(np.asarray(refits_b, float))
+    if ba.shape != bb.shape or ra.shape != rb.shape or ra.shape != (len(settings), ba.size):
+        raise InputError(f"paired systematics: best fits {ba.shape}/{bb.shape}, refits {ra.shape}/{rb.shape} and "
+                         f"{len(settings)} settings do not match (the same variations for both samples)")
+    return systematic_term(bb - ba, rb - ra, list(settings))[0]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ coefficient, and the difference of the two wavelet maps (:mod:`xasmpi.analysis.s
 temperatures) and the others per sample, with per-sample R-factors in one table
 (:func:`xasmpi.analysis.series.joint_fit`; each sample's model is rebuilt from the results file:
 its paths, fit space, bounds and ΔE0 groups).  Prints Markdown tables; with ``--out`` writes
-``compare_<A>_<B>.md``, ``.csv`` and a figure per pair, and ``joint.md``/``joint.csv``.
+``compare_<A>_<B>.md``, ``.csv`` and a figure per pair, and ``joint.md``/``joint.csv``.  The job
+keys ``[rank] compare`` (pairs) and ``[rank] joint`` (shared columns; samples ``[rank]
+joint_samples``, default the fit's) put the same comparisons and joint fit into ``xasmpi report``.
 """
 from __future__ import annotations
 
@@ -16,8 +18,8 @@ import io
 import math
 from pathlib import Path
 
-COLUMNS = ("parameter", "mean_a", "sd_a", "sys_a", "mean_b", "sd_b", "sys_b", "shift", "sigma", "z", "p",
-           "significant", "ovl")
+COLUMNS = ("parameter", "mean_a", "sd_a", "sys_a", "mean_b", "sd_b", "sys_b", "sys_shift", "shift", "sigma", "z",
+           "p", "significant", "ovl")
 
 
 def register(sub) -> None:
@@ -31,15 +33,22 @@ def register(sub) -> None:
                    "(comma-separated, e.g. Cd-S.n,Cd-Cd.n; the others per sample)")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level, two-sided (default 0.05)")
     p.add_argument("--shared-systematics", action="store_true",
-                   help="the systematic terms of A and B are fully correlated (same references and settings)")
+                   help="the systematic terms of A and B are fully correlated: only |sys_A - sys_B| counts")
+    p.add_argument("--independent-systematics", action="store_true",
+                   help="sys_A and sys_B added in quadrature even when both samples have refits of the same "
+                        "variations (default then: the systematic term of the shift itself, paired)")
     p.add_argument("--out", metavar="DIR", help="write the table (Markdown + CSV) and the figure here")
     p.add_argument("--formats", default="png,pdf", help="figure formats (default png,pdf)")
     p.set_defaults(func=run)
 
 
 def read_pair(path, a: str, b: str) -> dict:
-    """Replicates, systematic terms and wavelet maps of samples ``a`` and ``b``."""
+    """Replicates, systematic terms and wavelet maps of samples ``a`` and ``b``; ``"sys_shift"``: the
+    paired systematic term of every shift (:func:`xasmpi.analysis.series.paired_systematic`) when
+    both samples were refitted under the same variations, else ``{}``."""
     import numpy as np
+
+    from xasmpi.analysis.series import paired_systematic
 
     from xasmpi.errors import ResultsError
     from xasmpi.store.results import open_results, parameter_uncertainties, read_replicate_columns
@@ -54,6 +63,18 @@ def read_pair(path, a: str, b: str) -> dict:
             w = g.get("wavelet")
             out[s] = {"sys": {n: u.sys for n, u in unc.items()}, "cols": list(unc),
                       "wavelet": None if w is None else (w["k"][()], w["r"][()], w["modulus"][()])}
+        out["sys_shift"] = {}
+        sg = [f.get(f"exafs/{s}/systematics") for s in (a, b)]
+        if all(x is not None and "params" in x and "settings" in x.attrs for x in sg):
+            names = [[n.decode() if isinstance(n, bytes) else str(n) for n in x.attrs["names"]] for x in sg]
+            sets = [[n.decode() if isinstance(n, bytes) else str(n) for n in x.attrs["settings"]] for x in sg]
+            best = [f[f"exafs/{s}/fit/params"][()] for s in (a, b)]
+            fit_names = [[n.decode() if isinstance(n, bytes) else str(n) for n in f[f"exafs/{s}/fit/names"][()]]
+                         for s in (a, b)]
+            if names[0] == names[1] == fit_names[0] == fit_names[1] and sets[0] == sets[1]:
+                refit = [np.where((x["status"][()] == 1)[:, None], x["params"][()], np.nan) for x in sg]
+                sysd = paired_systematic(best[0], refit[0], best[1], refit[1], sets[0])
+                out["sys_shift"] = {n: float(v) for n, v in zip(names[0], sysd) if np.isfinite(v)}
         simulated = bool(f.attrs.get("simulated", False))
     for s in (a, b):
         vals, _, _ = read_replicate_columns(str(path), s, out[s]["cols"])
@@ -205,8 +226,9 @@ def run(args) -> int:
     return 0
 
 
-def _joint(args) -> None:
-    jf, colname = joint(args.results, list(args.samples), [c.strip() for c in args.joint.split(",") if c.strip()])
+def joint_table(jf, colname: dict) -> tuple[str, list[str], list[dict]]:
+    """Markdown text, columns and rows (one per sample) of a :class:`~xasmpi.analysis.series.JointFit`;
+    ``colname`` maps model names (``n_Cd-S``) to fitted columns (``Cd-S.n``)."""
     names = [n.partition("@")[0] for n in jf.names]
     order = list(dict.fromkeys(names))
     cols = ["dataset", "rfactor", "ssr"] + [c for n in order for c in (colname[n], f"{colname[n]}_err")]
@@ -218,18 +240,69 @@ def _joint(args) -> None:
     lines = [f"Joint fit of {', '.join(jf.datasets)} (shared: {shared}; the others per sample)", "",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(_fmt(r[c]) for c in cols) + " |" for r in rows]
-    text = "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", cols, rows
+
+
+def write_joint(text: str, cols: list[str], rows: list[dict], out: Path) -> list[Path]:
+    """``joint.md`` and ``joint.csv`` in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "joint.md").write_text(text)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols)
+    w.writeheader()
+    w.writerows(rows)
+    (out / "joint.csv").write_text(buf.getvalue())
+    return [out / "joint.md", out / "joint.csv"]
+
+
+def job_joint(path, resolved: dict) -> tuple[list[str], list[str]] | None:
+    """(samples, shared columns) of the job's ``[rank] joint`` (samples: ``[rank] joint_samples``, else
+    the fit's samples, else every sample of the job with a best fit in the file, in job order), or None
+    without the key."""
+    from xasmpi.store.results import open_results
+
+    rk = resolved.get("rank") or {}
+    shared = list(rk.get("joint") or [])
+    if not shared:
+        return None
+    samples = list(rk.get("joint_samples") or (resolved.get("fit") or {}).get("samples") or [])
+    if not samples:
+        with open_results(path) as f:
+            samples = [s["name"] for s in resolved.get("spectra", ())
+                       if s.get("role") == "sample" and f"exafs/{s['name']}/fit" in f]
+    return samples, shared
+
+
+def report_joint(path, resolved: dict, out: Path) -> tuple[list[str], list[Path]]:
+    """The report's joint fit of the job's ``[rank] joint`` (Markdown lines, files written); nothing
+    without the key."""
+    from xasmpi.errors import InputError, ResultsError
+
+    jj = job_joint(path, resolved)
+    if jj is None:
+        return [], []
+    samples, shared = jj
+    if len(samples) < 2:
+        raise ResultsError(f"[rank] joint: needs at least two fitted samples (have {', '.join(samples) or 'none'})")
+    try:
+        jf, colname = joint(path, samples, shared)
+    except InputError as exc:
+        raise ResultsError(f"[rank] joint: {exc}") from None
+    text, cols, rows = joint_table(jf, colname)
+    files = write_joint(text, cols, rows, Path(out))
+    return ["## Joint fit across samples", "",
+            "All samples fitted together (`[rank] joint`; `xasmpi compare --joint`): the shared columns take one "
+            "value for every sample, the others are fitted per sample; standard errors from the joint Jacobian "
+            "scaled by √(χ²/ν). [joint.csv](joint.csv)", "", text], files
+
+
+def _joint(args) -> None:
+    jf, colname = joint(args.results, list(args.samples), [c.strip() for c in args.joint.split(",") if c.strip()])
+    text, cols, rows = joint_table(jf, colname)
     print(text, end="")
     if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "joint.md").write_text(text)
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=cols)
-        w.writeheader()
-        w.writerows(rows)
-        (out / "joint.csv").write_text(buf.getvalue())
-        print(f"written: {out / 'joint.md'}, {out / 'joint.csv'}")
+        files = write_joint(text, cols, rows, Path(args.out))
+        print("written: " + ", ".join(str(p) for p in files))
 
 
 def _pair(args, a: str, b: str) -> None:
@@ -240,7 +313,9 @@ def _pair(args, a: str, b: str) -> None:
     data = read_pair(args.results, args.a, args.b)
     shifts = compare_samples(data[args.a]["reps"], data[args.b]["reps"], sys_a=data[args.a]["sys"],
                              sys_b=data[args.b]["sys"], alpha=args.alpha,
-                             shared_systematics=args.shared_systematics)
+                             shared_systematics=args.shared_systematics,
+                             sys_shift=None if args.shared_systematics or args.independent_systematics
+                             else data["sys_shift"])
     wa, wb = data[args.a]["wavelet"], data[args.b]["wavelet"]
     wdiff = None
     if wa is not None and wb is not None:

@@ -160,6 +160,12 @@ def ranking_items(f, ctx, *, recoverable=(Exception,)) -> dict:
             md += _comparison(f.filename, a, b, ctx, out, C)
         except recoverable as exc:
             out["skipped"].append((f"compare {a} {b}", f"{type(exc).__name__}: {exc}"))
+    try:  # [rank] joint: the samples fitted together (xasmpi.commands.compare.report_joint)
+        jmd, jfiles = C.report_joint(f.filename, json.loads(f.attrs.get("job_resolved", "{}")), ctx.out_dir)
+        md += jmd
+        out["written"] += jfiles
+    except recoverable as exc:
+        out["skipped"].append(("joint fit", f"{type(exc).__name__}: {exc}"))
     out["markdown"] = "\n".join(md)
     return out
 
@@ -169,7 +175,8 @@ def _comparison(path, a: str, b: str, ctx, out: dict, C) -> list[str]:
     from xasmpi.errors import InputError
 
     data = C.read_pair(path, a, b)
-    shifts = compare_samples(data[a]["reps"], data[b]["reps"], sys_a=data[a]["sys"], sys_b=data[b]["sys"])
+    shifts = compare_samples(data[a]["reps"], data[b]["reps"], sys_a=data[a]["sys"], sys_b=data[b]["sys"],
+                             sys_shift=data.get("sys_shift"))  # paired: the same variations of both samples
     wa, wb = data[a]["wavelet"], data[b]["wavelet"]
     wdiff = None
     if wa is not None and wb is not None:
@@ -181,6 +188,9 @@ def _comparison(path, a: str, b: str, ctx, out: dict, C) -> list[str]:
     out["figures"].append((f"compare_{a}_{b}", tuple(files)))
     out["written"] += files
     md = [f"## Two samples compared: {a} vs {b}", "",
+          "σ of each shift: replicate sds ⊕ " + ("the systematic term of the shift itself (both samples refitted "
+                                                 "under the same variations; docs/ranking.md §7)"
+                                                 if data.get("sys_shift") else "both samples' systematic terms"), "",
           "| parameter | shift (B − A) | σ | z | p | significant | OVL |", "|---|---|---|---|---|---|---|"]
     md += [f"| {s.name} | {s.shift:.4g} | {s.sigma:.3g} | {s.z:.2f} | {s.p:.2g} | {'yes' if s.significant else 'no'} "
            f"| {s.ovl:.3f} |" for s in shifts]
