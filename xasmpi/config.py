@@ -398,7 +398,7 @@ class Job:
         # input files count by content, not only by name
         files = {s["file"]: file_digest(s["file"]) for s in d["spectra"]}
         files |= {a: file_digest(a) for s in d["spectra"] for a in s.get("alternatives", ())}
-        files |= {p["structure"]: file_digest(self._resolve(p["structure"])) for p in d["paths"] if p["structure"]}
+        files |= {p["structure"]: file_digest(self.resolve(p["structure"])) for p in d["paths"] if p["structure"]}
         data = {k: d[k] for k in ("reduction", "wavelet", "spectra", "paths")} | {"files": files}
         fit = dict(d["fit"] or {})
         fit.pop("histogram_bins", None)  # used only when the stage is finalised
@@ -430,8 +430,9 @@ class Job:
         blob = parts[stage] if stage else {"parts": parts, "simulated": simulated}
         return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
-    def _resolve(self, name: str) -> str:
-        """A structure given as a file name, resolved against the job file's folder."""
+    def resolve(self, name: str) -> str:
+        """A file named in the job (e.g. a path's ``structure``): ``~`` expanded, a relative path
+        resolved against the job file's folder (absolute paths are returned as they are)."""
         p = Path(os.path.expanduser(name))
         return str(p if p.is_absolute() else Path(self.source).resolve().parent / p)
 
@@ -599,7 +600,10 @@ def _build(cls: type, data: dict, prefix: str, ctx: _Ctx) -> Any:
     return cls(**kwargs)
 
 
-def _set_dotted(raw: dict, dotted: str, value: Any, source: str) -> None:
+def set_dotted(raw: dict, dotted: str, value: Any, source: str) -> None:
+    """Set the dotted key ``dotted`` (e.g. ``fit.kmax``, ``spectra.2.file``) of the raw job table
+    ``raw`` to ``value`` in place, creating tables on the way (a ``--set`` override); errors name
+    ``source`` and the key (:class:`ConfigError`)."""
     parts = dotted.split(".")
     node: Any = raw
     for i, part in enumerate(parts[:-1]):
@@ -667,7 +671,7 @@ def load_job(path: str | os.PathLike, overrides: tuple[str, ...] | list[str] = (
         raise ConfigError(f"{source}: not valid TOML ({exc})") from None
     for ov in overrides:
         key, value = parse_override(ov, source)
-        _set_dotted(raw, key, value, source)
+        set_dotted(raw, key, value, source)
     ctx = _Ctx(source, p.resolve().parent)
     job = _build(Job, raw, "", ctx)
     job = dataclasses.replace(job, source=source, text=text, overrides=tuple(overrides))
@@ -708,7 +712,7 @@ def _cross_check(job: Job, ctx: _Ctx) -> None:
                 raise ctx.err(f"paths[{i}].rmin", "empirical paths need rmin < rmax (Å)")
         elif p.structure is None or p.scatterer is None:
             raise ctx.err(f"paths[{i}].structure", "FEFF paths need 'structure' and 'scatterer'")
-        if p.structure is not None and p.structure not in CRYSTALS and not Path(job._resolve(p.structure)).is_file():
+        if p.structure is not None and p.structure not in CRYSTALS and not Path(job.resolve(p.structure)).is_file():
             raise ctx.err(f"paths[{i}].structure", f"'{p.structure}' is neither a structure file nor one of "
                           f"{', '.join(CRYSTALS)}")
     r = job.reduction

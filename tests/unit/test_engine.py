@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from xasmpi.exafs.engine import EngineSettings, _Objective, fit_replicates
-from xasmpi.exafs.fit import DESettings, _Problem, fit
+from xasmpi.exafs.fit import DESettings, Problem, fit
 from xasmpi.exafs.replicates import replicate_data
 from xasmpi.testing import mixture_problem
 
@@ -17,7 +17,7 @@ def problem():
 
 def test_tabulated_gram_matches_exact_bases(problem):
     model, data, _ = problem
-    prob = _Problem(model, data)
+    prob = Problem(model, data)
     obj = _Objective(prob, prob.y[None], EngineSettings())
     rng = np.random.default_rng(1)
     b = model.bounds[prob.nl]

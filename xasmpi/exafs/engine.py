@@ -67,7 +67,7 @@ from typing import Sequence
 import numpy as np
 
 from xasmpi.errors import ConfigError
-from xasmpi.exafs.fit import DESettings, FitResult, _Problem, bounded_lsq, fit
+from xasmpi.exafs.fit import DESettings, FitResult, Problem, bounded_lsq, fit
 from xasmpi.exafs.model import PathModel
 from xasmpi.exafs.replicates import MODES, STREAM_DE, child_rng, replicate_data
 
@@ -194,7 +194,7 @@ def _lagrange(u: np.ndarray, ng: int, order: int) -> tuple[np.ndarray, np.ndarra
 
 
 
-def sigma2_split(prob: _Problem) -> tuple[np.ndarray, np.ndarray]:
+def sigma2_split(prob: Problem) -> tuple[np.ndarray, np.ndarray]:
     """Positions in ``prob.nl`` of the searched σ² (``sigma2_*``) and of the other searched
     parameters (ΔE0, R)."""
     names = [prob.model.names[i] for i in prob.nl]
@@ -248,7 +248,7 @@ class _Exact:
     ~1e-24 relative): ``b_j = Uᵀ L χ_j`` is ``K`` long instead of ``nout``.
     """
 
-    def __init__(self, prob: _Problem):
+    def __init__(self, prob: Problem):
         self.prob = prob
         parts = _COMPRESSION.get(prob.model)
         if parts is None:      # depends on the model only: computed once per model object
@@ -340,7 +340,7 @@ def _polish_exact(ex: _Exact, yc: np.ndarray, x: np.ndarray, lo: np.ndarray, hi:
 class _Objective:
     """Gram matrices and projections of candidate non-linear parameters, per replicate."""
 
-    def __init__(self, prob: _Problem, yf: np.ndarray, settings: EngineSettings,
+    def __init__(self, prob: Problem, yf: np.ndarray, settings: EngineSettings,
                  fixed: np.ndarray | None = None):
         """``fixed``: values of the searched non-σ² parameters (ΔE0, R) at which the σ² tables of
         the first stage are built (``(n_other,)``, parameter units; see :func:`fit_replicates`)."""
@@ -430,7 +430,7 @@ def fit_replicates(model: PathModel, data: np.ndarray, seeds: Sequence[np.random
     """
     if mode not in MODES:
         raise ConfigError(f"replicates mode={mode!r}: must be one of {MODES}")
-    prob = _Problem(model, data)
+    prob = Problem(model, data)
     if not prob.free_amp.size:
         raise ConfigError("replicate engine: the model has no free amplitude n")
     sig, other = sigma2_split(prob)

@@ -215,8 +215,17 @@ def _faces(gram: np.ndarray, c: np.ndarray, lo: np.ndarray, hi: np.ndarray, ridg
     return best_n, best_q
 
 
-class _Problem:
-    """Objective functions of one fit (data fixed), shared by DE, the polish and the report."""
+class Problem:
+    """Objective functions of one fit (data fixed), shared by DE, the polish, the report and the
+    batched replicate engine (:mod:`xasmpi.exafs.engine`).
+
+    Parameters
+    ----------
+    model : PathModel
+        The model (its fit space transforms the data).
+    data : ndarray
+        χ(k) on the model grid (dimensionless).
+    """
 
     def __init__(self, model: PathModel, data: np.ndarray):
         self.model = model
@@ -255,7 +264,7 @@ class _Problem:
         return self.model.transform(self.data - self.model.evaluate(theta[None])[0])
 
 
-def _jacobian(prob: _Problem, theta: np.ndarray) -> np.ndarray:
+def _jacobian(prob: Problem, theta: np.ndarray) -> np.ndarray:
     """Central-difference Jacobian of the fit-space residual, steps 1e-6 of the bound range."""
     h = 1e-6 * np.diff(prob.model.bounds, axis=1)[:, 0]
     p = theta.size
@@ -282,7 +291,7 @@ def estimate_eps_k(model: PathModel, data: np.ndarray) -> float:
 def report(model: PathModel, data: np.ndarray, theta: np.ndarray, *, eps_k: float | None = None,
            nfev: int = 0, nit: int = 0, method: str = "") -> FitResult:
     """Fit report at the free-parameter vector ``theta`` (see :class:`FitResult`)."""
-    prob = _Problem(model, data)
+    prob = Problem(model, data)
     theta = np.asarray(theta, dtype=float)
     res = prob.residual(theta)
     ssr = float(res @ res)
@@ -312,7 +321,7 @@ def report(model: PathModel, data: np.ndarray, theta: np.ndarray, *, eps_k: floa
                      nfev=int(nfev), nit=int(nit), method=method)
 
 
-def _polish(prob: _Problem, theta: np.ndarray, how: str) -> tuple[np.ndarray, bool]:
+def _polish(prob: Problem, theta: np.ndarray, how: str) -> tuple[np.ndarray, bool]:
     """Local refinement over all free parameters from ``theta``; returns (theta, improved)."""
     b = prob.model.bounds
     ssr0 = float(prob.model.ssr(theta[None], prob.data)[0])
@@ -348,7 +357,7 @@ def fit(model: PathModel, data: np.ndarray, *, settings: DESettings = DESettings
     -------
     FitResult
     """
-    prob = _Problem(model, data)
+    prob = Problem(model, data)
     b = model.bounds
     if not len(model.names):
         raise ConfigError("fit: the path model has no free parameter")

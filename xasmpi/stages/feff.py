@@ -54,7 +54,7 @@ def prepare(job: Job, cache: dict) -> StagePlan:
     model = fit_stage.model_for(job, paths, e0="global" if job.fit.e0 == "fixed" else None)
     results = {}
     for name in fit_stage.samples(job):
-        data = fit_stage._data_for(model, red[name])
+        data = fit_stage.fit_data(model, red[name])
         # start larch from the global optimum of the same model (DE), as a user of Artemis would
         de = fit(model, data, settings=DESettings(seed=job.job.seed, polish="none"))
         res = feffit_route(model, data, start=de.params)

@@ -82,8 +82,21 @@ def column_names(model) -> list[str]:
     return [layout.column_name(nm) for nm in model.names]
 
 
-def _data_for(model, red) -> np.ndarray:
-    """The sample's χ(k) on the model grid; refuses data that end inside the fit's k range."""
+def fit_data(model, red) -> np.ndarray:
+    """A reduced spectrum's χ(k) on the model's k grid (zero-padded), as every fit of it takes it.
+
+    Parameters
+    ----------
+    model : xasmpi.exafs.model.PathModel
+        The fit model (its grid: k = 0, KSTEP, ... Å⁻¹, ``model.nk`` points).
+    red : xasmpi.exafs.reduce.Reduced
+        The reduced sample (``k`` in Å⁻¹, dimensionless ``chi``).
+
+    Raises
+    ------
+    InputError
+        The data end inside the fit's k range (fit kmax + dk/2).
+    """
     kend = model.space.kspan()[1]
     if red.k[-1] < kend - 0.1:  # the last 0.1 Å^-1 of a taper weighs < 3 %: zero there is harmless
         raise InputError(f"{red.source}: data end at k = {red.k[-1]:.2f} Å^-1, inside the fit range "
@@ -126,7 +139,7 @@ def prepare(job: Job, cache: dict) -> StagePlan:
         log.info("fit: replicates mode 'restart' refits the same data with new seeds: their spread measures the "
                  "optimiser's stability, not an uncertainty (use mode 'noise' or 'residual')")
     for s_i, name in enumerate(names):
-        data = _data_for(model, red[name])
+        data = fit_data(model, red[name])
         res = fit(model, data, settings=settings)
         best[name] = (model, data, res)
         cols = column_names(model)

@@ -102,7 +102,7 @@ def _datasets(job: Job, cache: dict) -> dict:
         red = reduce_stage.reduced(job, cache)
         model = fit_stage.model_for(job, reduce_stage.paths(job, cache))
         for s in samples:
-            out[s] = {"chi": fit_stage._data_for(model, red[s]), "space": model.space, "nk": model.nk,
+            out[s] = {"chi": fit_stage.fit_data(model, red[s]), "space": model.space, "nk": model.nk,
                       "model": model}
     for m in (job.xanes.measured if job.xanes else ()):
         out.setdefault(m, {"chi": None, "space": None, "nk": None})

@@ -116,7 +116,7 @@ def paths(job: Job, cache: dict) -> dict:
                 and all(p.structure and p.scatterer for _, p in items):
             leaks = _leak_models(job, cache, ref, items, kmin=kmin, kmax=kmax, kweight=kweight)
         if f is not None and f.space != "k":
-            rest = _remainders(job, refname, items, f.rmin, f.rmax)   # also checks the windows
+            rest = remainder_shells(job, refname, items, f.rmin, f.rmax)   # also checks the windows
             if leaks is None:
                 shells += rest
         got = extract_paths(ref, shells, dr=0.0, kmin=kmin, kmax=kmax, kweight=kweight, leaks=leaks)
@@ -188,7 +188,7 @@ def _leak_models(job: Job, cache: dict, ref, items, *, kmin: float, kmax: float,
     return out
 
 
-def _remainders(job: Job, refname: str, items, rmin: float, rmax: float) -> list:
+def remainder_shells(job: Job, refname: str, items, rmin: float, rmax: float) -> list:
     """Unnamed shells for the parts of the fit R window [rmin, rmax] not covered by the
     windows of ``items`` (the paths of one reference); checks the windows on the way."""
     from xasmpi.exafs.paths import Shell
@@ -256,7 +256,7 @@ def feff_path(job: Job, p, cache: dict, *, name: str | None = None):
     if key not in runs:
         from xasmpi.data.crystals import CRYSTALS, structure
 
-        atoms = structure(p.structure if p.structure in CRYSTALS else job._resolve(p.structure))
+        atoms = structure(p.structure if p.structure in CRYSTALS else job.resolve(p.structure))
         element = absorber_element(job, cache)
         idx = [i for i, s in enumerate(atoms.get_chemical_symbols()) if s == element]
         if not idx:

@@ -48,12 +48,12 @@ OXIDE = "CdO-rocksalt"
 # ----------------------------------------------------------------------------- Table S1
 def given_path_keys(job: Job) -> list[set]:
     """Keys written in each ``[[paths]]`` table of the job file (after ``--set`` overrides)."""
-    from xasmpi.config import _set_dotted, parse_override
+    from xasmpi.config import parse_override, set_dotted
 
     raw = tomllib.loads(job.text) if job.text else {}
     for ov in job.overrides:
         key, value = parse_override(ov, job.source)
-        _set_dotted(raw, key, value, job.source)
+        set_dotted(raw, key, value, job.source)
     tables = raw.get("paths", [])
     return [set(t) if isinstance(t, dict) else set() for t in tables] + [set()] * (len(job.paths) - len(tables))
 
@@ -64,7 +64,7 @@ def structure_atoms(job: Job, structure: str):
 
     if structure in crystals.CRYSTALS:
         return crystals.crystal(structure), crystals.CRYSTALS[structure].citation
-    sfile = job._resolve(structure)
+    sfile = job.resolve(structure)
     return crystals.read_model(sfile), f"structure file {sfile}"
 
 
@@ -182,7 +182,7 @@ def feff_beside(job: Job, cache: dict) -> tuple[dict, dict, dict]:
         shells = [Shell(p.name, p.n, p.r, p.sigma2, p.rmin, p.rmax, raw[p.name].lam, raw[p.name].preal)
                   for _, p in items]
         if f is not None and f.space != "k":
-            shells += R._remainders(job, refname, items, f.rmin, f.rmax)
+            shells += R.remainder_shells(job, refname, items, f.rmin, f.rmax)
         got = extract_paths((k, chi), shells, dr=0.0, kmin=kmin, kmax=kmax, dk=st.dk, window=st.window,
                             kweight=kweight)
         for (_, p), path in zip(items, got):

@@ -231,7 +231,7 @@ def run_batch(tasks: list[Task], ctx: dict) -> list[TaskResult]:
         name, vi = t.payload
         try:
             model = _model(ctx, vi)
-            data = fit_stage._data_for(model, ctx["reduced"][name])
+            data = fit_stage.fit_data(model, ctx["reduced"][name])
             seed = int(seed_for(ctx["seed"], STAGE_ID, t.index).generate_state(1)[0])
             res = fit(model, data, settings=fit_stage.de_settings(ctx["job"], seed=seed))
         except Exception as exc:  # recorded as a failed refit; the term is computed without it
