@@ -19,9 +19,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from xasmpi.report.tables import SIMULATED_LABEL, decode, spectrum_names, spectrum_role  # noqa: E402
+from xasmpi.report.tables import SIMULATED_LABEL, decode  # noqa: E402
 from xasmpi.store import layout  # noqa: E402
-from xasmpi.store.layout import File, Group, is_group  # noqa: E402
+from xasmpi.store.layout import File, Group, is_group, spectrum_names, spectrum_role  # noqa: E402
 
 __all__ = ["FigureContext", "SkipFigure", "FIGURES", "TETRAHEDRAL_DEG"]
 

@@ -30,9 +30,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from xasmpi.report.figures import _COLOURS, FigureContext, SkipFigure, _save, _title  # noqa: E402
-from xasmpi.report.tables import SIMULATED_LABEL, Table, decode, spectrum_names, spectrum_role  # noqa: E402
+from xasmpi.report.tables import SIMULATED_LABEL, Table, decode  # noqa: E402
 from xasmpi.store import layout  # noqa: E402
-from xasmpi.store.layout import File  # noqa: E402
+from xasmpi.store.layout import File, spectrum_names, spectrum_role  # noqa: E402
 
 __all__ = ["SUPPLEMENTARY", "S1_KRANGE", "s1_comparison", "table_s1", "fig_s1_paths", "fig_s2_xanes_evolution",
            "fig_s4_s6_fragments", "fig_s8_bulk_fdmnes"]

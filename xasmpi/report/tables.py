@@ -20,13 +20,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from xasmpi.store import layout
-from xasmpi.store.layout import is_dataset, is_group, spectrum_names, spectrum_role
+from xasmpi.store.layout import is_dataset, is_group, spectrum_names
 from xasmpi.store.layout import text as decode
 
 __all__ = [
     "Table",
     "decode",
-    "spectrum_names",
     "sample_param_stats",
     "table1",
     "truth_table",

@@ -1,4 +1,8 @@
-"""Reading results files (the offline side: summary, report, post-processing)."""
+"""Reading results files (the offline side: summary, report, post-processing).
+
+Opening and checking a file is here; what its groups hold is read through
+:mod:`xasmpi.store.layout`.
+"""
 from __future__ import annotations
 
 import json
@@ -9,8 +13,11 @@ import h5py
 import numpy as np
 
 from xasmpi.errors import ResultsError
+from xasmpi.store import layout
+from xasmpi.store.layout import LAYOUT_VERSION
 
-LAYOUT_VERSION = 1
+__all__ = ["LAYOUT_VERSION", "open_results", "warnings_for", "parameter_uncertainties", "angle_systematic",
+           "read_uncertainty", "summarize", "read_replicate_columns", "read_ranking"]
 
 
 def open_results(path: str | os.PathLike) -> h5py.File:
@@ -70,19 +77,8 @@ def warnings_for(f: h5py.File, path: str | os.PathLike) -> list[str]:
     return out
 
 
-def require(f: h5py.File, name: str, what: str = "") -> h5py.Group | h5py.Dataset:
-    """``f[name]`` or a clear :class:`ResultsError` saying which stage produces it."""
-    if name not in f:
-        raise ResultsError(f"{f.filename}: no '{name}' in the results file{(' (' + what + ')') if what else ''}")
-    return f[name]
-
-
 def _s(x) -> str:
     return x.decode() if isinstance(x, bytes) else str(x)
-
-
-def sample_names(f: h5py.File) -> list[str]:
-    return sorted(f["exafs"].keys()) if "exafs" in f else []
 
 
 def parameter_uncertainties(g: h5py.Group) -> dict:
@@ -95,29 +91,20 @@ def parameter_uncertainties(g: h5py.Group) -> dict:
     """
     from xasmpi.exafs.uncertainty import combine
 
-    if "fit" not in g or "params" not in g["fit"]:
+    fit = layout.read_fit(g)
+    if fit is None:
         return {}
-    fg = g["fit"]
-    names = [_s(n) for n in fg["names"][()]]
-    best = np.asarray(fg["params"][()], dtype=float)
-    stderr = np.asarray(fg["stderr"][()], dtype=float) if "stderr" in fg else np.full(best.size, np.nan)
-    bounds = np.asarray(fg["bounds"][()], dtype=float) if "bounds" in fg else np.full((best.size, 2), np.nan)
-    reps, mode = None, ""
-    if "replicates" in g and "params" in g["replicates"]:
-        rep = g["replicates"]
-        rnames = [_s(n) for n in rep.attrs.get("names", [])]
-        if rnames == names:
-            ok = rep["status"][()] == 1
-            reps = np.asarray(rep["params"][()], dtype=float)[ok]
-            mode = _s(rep.attrs.get("mode", ""))
+    names = list(fit.names)
+    rep = layout.read_replicates(g)
+    reps, mode = (rep.values, rep.mode) if rep is not None and list(rep.names) == names else (None, "")
     sys = nvar = None
     if "systematics" in g and "sys" in g["systematics"]:
         sg = g["systematics"]
         if [_s(n) for n in sg.attrs.get("names", [])] == names:
             sys = np.asarray(sg["sys"][()], dtype=float)
             nvar = np.asarray(sg["n_used"][()]) if "n_used" in sg else None
-    return {u.name: u for u in combine(names, best, stderr, bounds, replicates=reps, mode=mode, sys=sys,
-                                       n_variations=nvar)}
+    return {u.name: u for u in combine(names, fit.params, fit.stderr, fit.bounds, replicates=reps, mode=mode,
+                                       sys=sys, n_variations=nvar)}
 
 
 def angle_systematic(g: h5py.Group, c1: str, c2: str) -> float:
@@ -178,30 +165,29 @@ def summarize(path: str | os.PathLike) -> dict:
             for st in f["tasks"].values():
                 failed += int(st.attrs.get("n_failed", 0))
         out["failed_tasks"] = failed
-        for name in sample_names(f):
+        for name in layout.spectrum_names(f):
             g = f["exafs"][name]
             if "replicates" not in g and "fit" not in g:
                 continue  # a reference, or a sample not fitted yet
-            rep = g.get("replicates")  # absent with fit.replicates = 0: best fit and systematics only
-            names = [_s(n) for n in rep.attrs["names"]] if rep is not None else []
-            status = rep["status"][:] if rep is not None else np.zeros(0, dtype=np.int8)
+            rep = layout.read_replicates(g)  # absent with fit.replicates = 0: best fit and systematics only
+            status = rep.status if rep is not None else np.zeros(0, dtype=np.int8)
             ok = status == 1
-            params = rep["params"][:][ok] if rep is not None else np.zeros((0, 0))
             paths: dict = {}
             fitted = [_s(p) for p in g["fit"].attrs.get("paths", [])] if "fit" in g else []
-            for j, n in enumerate(names):
-                pth, par = n.rsplit(".", 1)
-                if par == "de0" and fitted and pth not in fitted:
-                    continue  # ΔE0 of a reference group: under "e0" below
-                key = {"n": "N", "sigma2": "sigma2", "r": "R", "de0": "dE0"}.get(par, par)
-                col = params[:, j]
-                d = paths.setdefault(pth, {})
-                d[f"{key}_mean"] = float(np.mean(col)) if col.size else None
-                d[f"{key}_sd"] = float(np.std(col, ddof=1)) if col.size > 1 else None
+            if rep is not None:
+                mean, sd = layout.mean_sd(rep.values)
+                for n, m, e in zip(rep.names, mean, sd):
+                    pth, par = layout.split_column(n)
+                    if par == "de0" and fitted and pth not in fitted:
+                        continue  # ΔE0 of a reference group: under "e0" below
+                    key = layout.SUMMARY_KEYS.get(par, par)
+                    d = paths.setdefault(pth, {})
+                    d[f"{key}_mean"] = _num(m)
+                    d[f"{key}_sd"] = _num(e)
             e0: dict = {}
             for col, u in parameter_uncertainties(g).items():
-                pth, par = col.rsplit(".", 1)
-                key = {"n": "N", "sigma2": "sigma2", "r": "R", "de0": "dE0"}.get(par, par)
+                pth, par = layout.split_column(col)
+                key = layout.SUMMARY_KEYS.get(par, par)
                 terms = {f"{key}_best": _num(u.best), f"{key}_stderr": _num(u.stderr),
                          f"{key}_mean": _num(u.mean), f"{key}_sd": _num(u.sd), f"{key}_sys": _num(u.sys),
                          f"{key}_total_sd": _num(u.total), f"{key}_flags": list(u.flags)}
@@ -211,7 +197,7 @@ def summarize(path: str | os.PathLike) -> dict:
                     paths.setdefault(pth, {}).update(terms)
             s = {"paths": paths, "e0": e0, "replicates_done": int(ok.sum()),
                  "replicates_failed": int((status == -1).sum()),
-                 "replicates_total": int(status.size), "mode": _s(rep.attrs.get("mode", "")) if rep is not None else ""}
+                 "replicates_total": int(status.size), "mode": rep.mode if rep is not None else ""}
             if "fit" in g:
                 s["ssr_best"] = float(g["fit"].attrs["ssr_k2"])
                 s["rfactor_best"] = float(g["fit"].attrs["rfactor"])
@@ -274,32 +260,22 @@ def read_replicate_columns(
             sample = samples[0]
         if sample not in f["exafs"]:
             raise ResultsError(f"{path}: no sample '{sample}' under /exafs (samples: {', '.join(samples)})")
-        g = f["exafs"][sample]
-        for name in ("replicates", "replicates/params", "replicates/status"):
-            if name not in g:
-                raise ResultsError(f"{path}: no '/exafs/{sample}/{name}' in the results file")
-        rep = g["replicates"]
-        if "names" not in rep["params"].attrs and "names" not in rep.attrs:
-            raise ResultsError(f"{path}: '/exafs/{sample}/replicates/params' has no 'names' attribute")
-        raw = rep["params"].attrs["names"] if "names" in rep["params"].attrs else rep.attrs["names"]
-        names = [_s(n) for n in np.atleast_1d(raw)]
-        params = np.asarray(rep["params"][()], dtype=float)
-        status = np.asarray(rep["status"][()]).ravel()
-    if params.ndim != 2 or params.shape[1] != len(names) or params.shape[0] != status.size:
-        raise ResultsError(
-            f"{path}: '/exafs/{sample}/replicates' is inconsistent: params {params.shape}, "
-            f"{len(names)} names, {status.size} status entries"
-        )
+        try:
+            rep = layout.read_replicates(f["exafs"][sample])
+        except ValueError as exc:
+            raise ResultsError(f"{path}: {exc}") from None
+    if rep is None:
+        raise ResultsError(f"{path}: no '/exafs/{sample}/replicates' (params, status) in the results file")
+    names = list(rep.names)
     missing = [c for c in columns if c not in names]
     if missing:
         raise ResultsError(
             f"{path}: sample '{sample}' has no fitted parameter {', '.join(repr(m) for m in missing)} "
             f"(parameters: {', '.join(names)})"
         )
-    ok = status == 1
-    if not ok.any():
+    if not rep.ok.any():
         raise ResultsError(f"{path}: sample '{sample}' has no successful replicate (status == 1)")
-    return {c: params[ok, names.index(c)] for c in columns}, int(status.size), sample
+    return {c: rep.column(c) for c in columns}, int(rep.status.size), sample
 
 
 def read_ranking(f: h5py.File) -> dict:
