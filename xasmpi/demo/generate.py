@@ -163,8 +163,6 @@ SAMPLE_DE0 = {"MSC_sim": {"CdS": 1.5, "CdO": -1.2}, "MSC_iso": {"CdS": 1.5, "CdO
 EDGE_STEPS = {"CdS_ref": 1.2, "CdO_ref": 0.9, "MSC_sim": 0.6}
 #: pre-edge lines (c0, c1 per eV) of the simulated spectra
 PRE_EDGE = {"CdS_ref": (0.35, -6.0e-5), "CdO_ref": (0.28, -5.0e-5), "MSC_sim": (0.42, -8.0e-5)}
-#: which structure's spectrum each reference is
-REFERENCE_OF = {"CdS": "CdS_ref", "CdO": "CdO_ref"}
 
 
 @dataclass(frozen=True, eq=False)

@@ -35,7 +35,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "k": ("k", "wavenumber"),
     "chi": ("chi", "chik"),
 }
-_KINDS = ("transmission", "fluorescence", "mu")
 _FORMATS = ("auto", "xdi", "ascii", "athena", "chi")
 
 

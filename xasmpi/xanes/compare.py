@@ -489,10 +489,6 @@ class LcfResult:
     sum_to_one: bool
     model: np.ndarray = field(repr=False)
 
-    def as_dict(self) -> dict:
-        """``{name: (weight, error)}``."""
-        return {n: (float(w), float(s)) for n, w, s in zip(self.names, self.weights, self.errors)}
-
 
 def _lcf_linear(a: np.ndarray, y: np.ndarray, sum_to_one: bool) -> tuple[np.ndarray, float]:
     """Non-negative (optionally sum-to-one) weights and their sum of squared residuals."""
