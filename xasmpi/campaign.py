@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xasmpi import __version__, stages as stage_registry
-from xasmpi.config import STAGES, Job
+from xasmpi import __version__, stages as registry
+from xasmpi.config import Job
 from xasmpi.errors import CampaignError, XasmpiError
 from xasmpi.parallel.comm import Comm, as_comm, mpi_versions
 from xasmpi.parallel.driver import Progress, run_tasks
@@ -41,10 +41,6 @@ from xasmpi.store.results import LAYOUT_VERSION
 log = logging.getLogger("xasmpi")
 #: finished rows a rank keeps before writing them to the HDF5 file (the journal already has them)
 FLUSH_ROWS = 2000
-
-
-#: stages whose results are journalled tasks (a changed job must not reuse them)
-TASK_STAGES = ("selftest", "fit", "systematics", "relax", "xanes", "supplementary", "rank")
 
 
 def _journalled_stages(output: Path) -> set[str]:
@@ -109,7 +105,8 @@ def _check_resume(job: Job, output: Path, restart: bool, stages: tuple[str, ...]
         if k.startswith("fingerprint_"):
             old.setdefault(k[len("fingerprint_"):], v)
     with_results = _journalled_stages(output) | done_in_output
-    changed = [s for s in TASK_STAGES if s in with_results and s in old and old[s] != job.fingerprint(s)]
+    changed = [s.name for s in registry.STAGES
+               if s.has_tasks and s.name in with_results and s.name in old and old[s.name] != job.fingerprint(s.name)]
     left_out = [s for s in changed if s not in stages]
     if left_out and not restart:
         raise CampaignError(f"{output}: the job changed settings that stage(s) {', '.join(left_out)} depend on, "
@@ -218,8 +215,7 @@ def run_campaign(job: Job, *, stages: tuple[str, ...] | None = None, restart: bo
     rank, size = comm.rank, comm.size
     stages = tuple(stages or job.configured_stages)
     for s in stages:
-        if s not in STAGES:
-            raise CampaignError(f"unknown stage '{s}' (stages: {', '.join(STAGES)})")
+        registry.get(s)  # CampaignError for an unknown stage
     if not stages:
         raise CampaignError(f"{job.source}: nothing to run (no stage sections in the job file)")
     output = Path(job.job.output)
@@ -334,7 +330,7 @@ def _finish(job: Job, stages: tuple[str, ...], size: int, partial: Path, output:
     with store.open_file(partial) as f:
         f.attrs["n_ranks"] = size
         done = set(json.loads(f.attrs.get("stages_done", "[]"))) | set(stages)
-        f.attrs["stages_done"] = json.dumps(sorted(done, key=STAGES.index))
+        f.attrs["stages_done"] = json.dumps(sorted(done, key=registry.NAMES.index))
         runs = json.loads(f.attrs.get("stage_runs", "{}"))
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         computed = {sm.get("stage"): sm for sm in summaries}
@@ -352,7 +348,7 @@ def _finish(job: Job, stages: tuple[str, ...], size: int, partial: Path, output:
                         "seed": job.job.seed, "overrides": list(job.overrides), "ranks": ranks, "finished": now}
         f.attrs["stage_runs"] = json.dumps(runs)
         f.attrs["stage_ranks"] = json.dumps({st: r["ranks"] for st, r in runs.items()})
-        stale = [st for st in sorted(done, key=STAGES.index)
+        stale = [st for st in sorted(done, key=registry.NAMES.index)
                  if _s(f.attrs.get(f"fingerprint_{st}", "")) != job.fingerprint(st)]
         f.attrs["stale_stages"] = json.dumps(stale)
         if stale:
@@ -389,12 +385,14 @@ def _peak_rss_mb() -> float:
 def _run_stage(job: Job, name: str, comm: Comm, partial: Path, parallel: bool, retry_failed: bool,
                cache: dict) -> dict:
     rank, size = comm.rank, comm.size
-    mod = stage_registry.get(name)
+    stage = registry.get(name)
     plan, err, done = None, None, {}
     if rank == 0:
         log.info("stage %s: preparing", name)
         try:
-            plan = mod.prepare(job, cache)
+            plan = stage.plan(job, cache)
+            if plan.tasks:
+                plan = dataclasses.replace(plan, run_batch=stage.run)
             done = read_journals(job.job.output, name)
             tasks = {t.index for t in plan.tasks}
             done = {i: r for i, r in done.items() if i in tasks}
@@ -488,7 +486,7 @@ def _run_stage(job: Job, name: str, comm: Comm, partial: Path, parallel: bool, r
                         "last_run_wall_s": stage_summary["wall_s"], "last_run_tasks": stage_summary["tasks"],
                         "last_run_tasks_per_s": stage_summary["tasks_per_s"], "last_run_ranks": size})
                     store.add_checksums(fh, plan)
-                mod.finalize(job, plan, fh, results)
+                stage.finalize(job, plan, fh, results)
             if plan.tasks:
                 log.info("stage %s: %d/%d tasks ok, %d failed%s", name,
                          sum(1 for r in results.values() if r.status == OK), len(plan.tasks),

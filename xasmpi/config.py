@@ -388,9 +388,17 @@ class Job:
         return d
 
     def fingerprint(self, stage: str | None = None) -> str:
-        """Hash of the keys that change a stage's results (all stages when ``stage`` is None).
+        """Hash of the keys that change a stage's results (all stages when ``stage`` is None):
+        :func:`xasmpi.stages.fingerprint`, each stage's keys declared in its registry line."""
+        from xasmpi.stages import fingerprint
 
-        ``job.stages``, ``job.output``, ``job.description`` and ``[run]`` never count.
+        return fingerprint(self, stage)
+
+    def fingerprint_inputs(self) -> dict:
+        """The parts of the job that stage fingerprints pick from (:data:`xasmpi.stages.STAGES`).
+
+        ``d`` is :meth:`resolved`; input files count by content.  ``job.stages``, ``job.output``,
+        ``job.description`` and ``[run]`` are in none of the derived parts.
         """
         d = self.resolved()
         seed = d["job"]["seed"]
@@ -413,22 +421,8 @@ class Job:
                   "calibrate"):  # comparison/run-time only
             xanes.pop(k, None)
         cands = {c["file"]: file_digest(c["file"]) for c in xanes.get("candidates", ()) if c["file"]}
-        parts = {
-            "selftest": {"seed": seed, "selftest": d["selftest"]},
-            "reduce": data,
-            "fit": {"seed": seed, "fit": fit, **data},
-            "systematics": {"seed": seed, "fit": sysfit, **data_sys},
-            "feff": {"feff": d["feff"], "fit": fit, **data},
-            "relax": {"relax": d["relax"], "candidates": xanes.get("candidates"), "files": cands},
-            "xanes": {"xanes": xanes, "files": cands, "relax": d["relax"]},
-            "analysis": {"analysis": d["analysis"]},
-            "rank": {"rank": {k: (d["rank"] or {}).get(k) for k in ("candidates", "feff_radius", "rmax_path",
-                                                                     "feff_version", "max_paths")},
-                     "candidates": xanes.get("candidates"), "files": cands, "relax": d["relax"]},
-            "supplementary": {"supplementary": d["supplementary"], "xanes": xanes, **data},
-        }
-        blob = parts[stage] if stage else {"parts": parts, "simulated": simulated}
-        return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return {"d": d, "seed": seed, "simulated": simulated, "data": data, "data_sys": data_sys, "fit": fit,
+                "sysfit": sysfit, "xanes": xanes, "cands": cands}
 
     def resolve(self, name: str) -> str:
         """A file named in the job (e.g. a path's ``structure``): ``~`` expanded, a relative path
@@ -438,34 +432,13 @@ class Job:
 
     @property
     def configured_stages(self) -> Tuple[str, ...]:
-        """Stages the job asks for: ``job.stages`` or, if empty, all configured ones."""
-        if self.job.stages:
-            return self.job.stages
-        out = []
-        if self.selftest is not None:
-            out.append("selftest")
-        if self.spectra:
-            out.append("reduce")
-        if self.fit is not None:
-            out.append("fit")
-            if self.fit.systematics.enabled:
-                out.append("systematics")
-        if self.feff is not None:
-            out.append("feff")
-        if self.relax is not None and self.xanes is not None and self.xanes.candidates:
-            out.append("relax")
-        if self.xanes is not None and self.xanes.candidates:
-            out.append("xanes")
-        if self.analysis is not None:
-            out.append("analysis")
-        if self.rank is not None:
-            out.append("rank")
-        if self.supplementary is not None:
-            out.append("supplementary")
-        return tuple(out)
+        """Stages the job asks for: ``job.stages`` or, if empty, all configured ones
+        (:func:`xasmpi.stages.configured`)."""
+        from xasmpi.stages import configured
+
+        return configured(self)
 
 
-STAGES = ("selftest", "reduce", "fit", "systematics", "feff", "relax", "xanes", "analysis", "supplementary", "rank")
 #: names that cannot be XANES candidates (groups of the results layout)
 RESERVED_CANDIDATES = ("measured", "comparison")
 
@@ -748,9 +721,12 @@ def _cross_check(job: Job, ctx: _Ctx) -> None:
                 v = getattr(b, key)
                 if v is not None and not v[0] < v[1]:
                     raise ctx.err(f"fit.params.{pn}.{key}", f"bounds {list(v)} need low < high")
-    for st in job.job.stages:
-        if st not in STAGES:
-            raise ctx.err("job.stages", f"unknown stage '{st}' (stages: {', '.join(STAGES)})")
+    if job.job.stages:
+        from xasmpi.stages import NAMES
+
+        for st in job.job.stages:
+            if st not in NAMES:
+                raise ctx.err("job.stages", f"unknown stage '{st}' (stages: {', '.join(NAMES)})")
     if job.analysis is not None:
         a = job.analysis
         if a.cn_path is not None and a.cn_path not in pnames:

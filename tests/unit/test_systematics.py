@@ -155,7 +155,7 @@ def test_refit_is_deterministic_and_table1_shows_every_term(campaign):
 
     out, s = campaign
     job = load_job(out.parent / "job.toml")
-    plan = systematics.prepare(job, {})
+    plan = systematics.plan(job, {})
     task = next(t for t in plan.tasks if plan.context["variations"][t.payload[1]].label == "edge CdO_ref 2.45 Å +0.1 Å")
     res = systematics.run_batch([task], plan.context)[0]
     with h5py.File(out, "r") as f:

@@ -25,7 +25,7 @@ STAGE_ID = 5
 log = logging.getLogger("xasmpi")
 
 
-def prepare(job: Job, cache: dict) -> StagePlan:
+def plan(job: Job, cache: dict) -> StagePlan:
     if job.analysis is None:
         raise ConfigError(f"{job.source}: stage 'analysis' needs an [analysis] section")
     return StagePlan(stage="analysis", tasks=[], fields={}, groups={})

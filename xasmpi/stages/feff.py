@@ -41,7 +41,13 @@ def feff_paths(job: Job, cache: dict) -> dict:
     return out
 
 
-def prepare(job: Job, cache: dict) -> StagePlan:
+def plan(job: Job, cache: dict) -> StagePlan:
+    """No tasks: the routes are fitted on rank 0 (:func:`routes`) and written by :func:`finalize`."""
+    return StagePlan(stage="feff", tasks=[], fields={}, groups={}, extra={"results": routes(job, cache)})
+
+
+def routes(job: Job, cache: dict) -> dict:
+    """The FEFF route of every sample: ``{sample: (model, data, FeffitResult)}``."""
     from xasmpi.exafs.feffroute import feffit_route
     from xasmpi.exafs.fit import DESettings, fit
 
@@ -62,7 +68,7 @@ def prepare(job: Job, cache: dict) -> StagePlan:
         log.info("feff route %s: SSR %.4g (model-free definition), %s", name, res.ssr_k2,
                  ", ".join(f"{c} = {v:.4g} ± {e:.2g}" for c, v, e in
                            zip(fit_stage.column_names(model), res.params, res.stderr)))
-    return StagePlan(stage="feff", tasks=[], fields={}, groups={}, extra={"results": results})
+    return results
 
 
 def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:

@@ -116,7 +116,7 @@ def de_settings(job: Job, *, seed: int | None = None):
                       seed=job.job.seed if seed is None else seed, varpro=de.varpro, polish=de.polish)
 
 
-def prepare(job: Job, cache: dict) -> StagePlan:
+def plan(job: Job, cache: dict) -> StagePlan:
     from xasmpi.exafs.engine import EngineSettings
     from xasmpi.exafs.fit import fit
 

@@ -57,7 +57,7 @@ def candidates(job: Job) -> dict:
     return out
 
 
-def prepare(job: Job, cache: dict) -> StagePlan:
+def plan(job: Job, cache: dict) -> StagePlan:
     from xasmpi.exafs.paths import kgrid
     from xasmpi.xanes.clusters import estimate_cost, unique_absorbers
 

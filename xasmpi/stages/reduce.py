@@ -282,7 +282,7 @@ def feff_workdir(job: Job, key) -> str:
     return str(d)
 
 
-def prepare(job: Job, cache: dict) -> StagePlan:
+def plan(job: Job, cache: dict) -> StagePlan:
     if not job.spectra:
         raise ConfigError(f"{job.source}: stage 'reduce' needs [[spectra]]")
     red = reduced(job, cache)

@@ -48,7 +48,7 @@ def _work(job: Job) -> Path:
     return Path(str(job.job.output) + ".work") / "relax"
 
 
-def prepare(job: Job, cache: dict) -> StagePlan:
+def plan(job: Job, cache: dict) -> StagePlan:
     from xasmpi.stages.xanes import candidate_atoms
 
     if job.relax is None or job.xanes is None or not job.xanes.candidates:

@@ -20,7 +20,7 @@ STAGE_ID = 0
 GROUP = "/selftest"
 
 
-def prepare(job: Job, cache: dict) -> StagePlan:
+def plan(job: Job, cache: dict) -> StagePlan:
     st = job.selftest
     if st is None:
         raise XasmpiError(f"{job.source}: stage 'selftest' needs a [selftest] section")

@@ -251,7 +251,7 @@ def measured_names(job: Job) -> list[str]:
     return samples or [x.name for x in job.spectra]
 
 
-def prepare(job: Job, cache: dict) -> StagePlan:
+def plan(job: Job, cache: dict) -> StagePlan:
     if job.supplementary is None:
         raise ConfigError(f"{job.source}: stage 'supplementary' needs a [supplementary] section")
     if not job.spectra:

@@ -196,7 +196,7 @@ def _model(ctx: dict, vi: int):
     return _MODELS[key]
 
 
-def prepare(job: Job, cache: dict) -> StagePlan:
+def plan(job: Job, cache: dict) -> StagePlan:
     if job.fit is None:
         raise ConfigError(f"{job.source}: stage 'systematics' needs a [fit] section")
     red = reduce_stage.reduced(job, cache)

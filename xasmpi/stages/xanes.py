@@ -78,7 +78,7 @@ def candidate_atoms(cand):
     return atoms, rep.to_dict()
 
 
-def prepare(job: Job, cache: dict) -> StagePlan:
+def plan(job: Job, cache: dict) -> StagePlan:
     from xasmpi.xanes.clusters import unique_absorbers
     from xasmpi.xanes.fdmnes import find_fdmnes, smoke_test
 
