@@ -308,6 +308,9 @@ class RankSection:
     shell_halfwidth: float = _f(0.3, "Å", 0.01, 2.0, "a candidate's shell for a fitted path: its distances "
                                 "within R_fit ± this")
     compare: Tuple[Tuple[str, ...], ...] = _f((), doc="[A, B] sample pairs the report compares (xasmpi compare)")
+    joint: Tuple[str, ...] = _f((), doc="fitted columns shared by a joint fit of joint_samples in the report, e.g. "
+                                "['Cd-S.n', 'CdS_ref.de0']; the others per sample (xasmpi compare --joint)")
+    joint_samples: Tuple[str, ...] = _f((), doc="samples of the joint fit (default: the fit's samples)")
 
 
 @dataclass(frozen=True)
@@ -768,6 +771,17 @@ def _cross_check(job: Job, ctx: _Ctx) -> None:
         for pair in job.rank.compare:
             if len(pair) != 2 or any(x not in names for x in pair):
                 raise ctx.err("rank.compare", f"{list(pair)}: expected [sample, sample] pairs of spectrum names")
+        for s in job.rank.joint_samples:
+            if s not in names:
+                raise ctx.err("rank.joint_samples", f"'{s}' is not a spectrum name")
+        if job.rank.joint_samples and len(job.rank.joint_samples) < 2:
+            raise ctx.err("rank.joint_samples", "a joint fit needs at least two samples")
+        groups = set(names) | {p.name for p in job.paths} | {"global", "feff"}
+        for col in job.rank.joint:
+            head, _, tail = col.rpartition(".")
+            if tail not in ("n", "sigma2", "r", "de0") or head not in groups:
+                raise ctx.err("rank.joint", f"'{col}': expected a fitted column <path>.n|sigma2|r|de0 or "
+                                            "<reference>.de0 (global.de0, feff.de0)")
         for key in ("s02", "sigma2", "de0"):
             lo, hi = getattr(job.rank, key)
             if not lo < hi:

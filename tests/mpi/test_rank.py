@@ -84,6 +84,7 @@ build = {{lattice = "rocksalt", a = 4.695, anion = "O"}}
 feff_radius = 5.0
 rmax_path = 4.3
 compare = [["CdS_10K_02", "CdO_10K_02"]]
+joint = ["CdS_10K_01.de0", "CdO_10K_01.de0"]     # the report's joint fit: one ΔE0 per reference for both
 """
 
 
@@ -153,3 +154,6 @@ def test_rank_real_bulk_spectra_two_ranks(tmp_path):
     a, b = rows[1].split(","), rows[2].split(",")
     assert a[3] == b[3] and a[5] == b[5]  # shared ΔE0: one value for both samples
     assert float(a[1]) < 0.05 and float(b[1]) < 0.05
+    # the job's [rank] joint put the same joint fit into the report
+    assert "## Joint fit across samples" in md and "[joint.csv](joint.csv)" in md
+    assert (rep / "joint.csv").read_text() == (tmp_path / "cmp" / "joint.csv").read_text()

@@ -222,14 +222,20 @@ def test_rank_section_is_validated(tmp_path):
             '[[xanes.candidates]]\nname = "zb"\nbuild = {lattice = "zincblende"}\n'
             '[[xanes.candidates]]\nname = "rs"\nbuild = {lattice = "rocksalt"}\n')
     job = tmp_path / "job.toml"
-    job.write_text(base + '[rank]\nsigma2 = ["0.0005 Å^2", 0.02]\ncompare = [["S", "S"]]\n')
+    job.write_text(base + '[rank]\nsigma2 = ["0.0005 Å^2", 0.02]\ncompare = [["S", "S"]]\njoint = ["S.de0", "global.de0"]\n')
     j = load_job(job)
     assert j.rank.sigma2 == (0.0005, 0.02) and "rank" in j.configured_stages
+    assert j.rank.joint == ("S.de0", "global.de0") and not j.resolved()["rank"]["joint_samples"]
+    assert j.fingerprint("rank") == load_job(job, ["rank.joint=[]"]).fingerprint("rank")  # report-only
     assert j.fingerprint("rank") == load_job(job, ["rank.shell_halfwidth=0.2"]).fingerprint("rank")  # finalize-only
     assert j.fingerprint("rank") != load_job(job, ["rank.rmax_path=4.0"]).fingerprint("rank")
     for text, key in ((base + '[rank]\ncandidates = ["wz"]\n', "rank.candidates"),
                       (base + '[rank]\nde0 = [5, -5]\n', "rank.de0"),
                       (base + '[rank]\ncompare = [["S", "T"]]\n', "rank.compare"),
+                      (base + '[rank]\njoint = ["Cd-S.n"]\n', "rank.joint"),
+                      (base + '[rank]\njoint = ["S.N"]\n', "rank.joint"),
+                      (base + '[rank]\njoint_samples = ["S", "T"]\n', "rank.joint_samples"),
+                      (base + '[rank]\njoint_samples = ["S"]\n', "rank.joint_samples"),
                       (base + '[rank]\nfoo = 1\n', "rank.foo"),
                       ('[job]\noutput = "r.h5"\n[rank]\n', "rank")):
         job.write_text(text)
