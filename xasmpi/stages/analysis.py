@@ -19,7 +19,7 @@ import numpy as np
 
 from xasmpi.config import Job
 from xasmpi.errors import ConfigError
-from xasmpi.parallel.tasks import OK, StagePlan
+from xasmpi.parallel.tasks import StagePlan
 
 STAGE_ID = 5
 log = logging.getLogger("xasmpi")
@@ -32,14 +32,10 @@ def plan(job: Job, cache: dict) -> StagePlan:
 
 
 def _replicate_column(fh, sample: str, column: str) -> np.ndarray | None:
-    g = fh.get(f"/exafs/{sample}/replicates")
-    if g is None:
-        return None
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in g.attrs["names"]]
-    if column not in names:
-        return None
-    ok = g["status"][:] == OK
-    return g["params"][:, names.index(column)][ok]
+    from xasmpi.store.layout import read_replicates
+
+    reps = read_replicates(fh[f"/exafs/{sample}"]) if f"/exafs/{sample}" in fh else None
+    return reps.column(column) if reps is not None and column in reps.names else None
 
 
 def _best(fh, sample: str, column: str) -> tuple[float, float] | None:

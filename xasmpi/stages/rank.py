@@ -213,19 +213,15 @@ def _consistency(f, job: Job, sample: str, model, fit) -> list:
     the model-free fit of ``sample``."""
     from xasmpi.analysis.angles import angle_from_shells
     from xasmpi.analysis.ranking import consistency
+    from xasmpi.store.layout import read_replicates
     from xasmpi.store.results import angle_systematic, parameter_uncertainties
 
     g = f.get(f"/exafs/{sample}")
     if g is None or "fit" not in g:
         return []
     unc = parameter_uncertainties(g)
-    rep = g.get("replicates")
-    reps = {}
-    if rep is not None and "params" in rep:
-        names = [n.decode() if isinstance(n, bytes) else str(n) for n in rep.attrs.get("names", [])]
-        ok = rep["status"][()] == OK
-        vals = rep["params"][()][ok]
-        reps = {n: vals[:, i] for i, n in enumerate(names)}
+    rep = read_replicates(g)
+    reps = {n: rep.column(n) for n in rep.names} if rep is not None else {}
     best = dict(zip([n.decode() if isinstance(n, bytes) else str(n) for n in g["fit/names"][()]], g["fit/params"][()]))
     hw = job.rank.shell_halfwidth
     rows, shell_r = [], {}

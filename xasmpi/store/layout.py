@@ -245,8 +245,8 @@ class Replicates:
         return self.params[self.ok]
 
     def column(self, name: str) -> np.ndarray:
-        """Successful values of one column (``Cd-S.n``)."""
-        return self.values[:, self.names.index(name)]
+        """Successful values of one column (``Cd-S.n``), contiguous."""
+        return np.ascontiguousarray(self.values[:, self.names.index(name)])
 
     def by_column(self) -> dict[tuple[str, str], np.ndarray]:
         """``{(path, par): successful values}`` in column order."""
