@@ -80,11 +80,11 @@ def run(args) -> int:
     with open_results(args.results) as f:
         sys = angle_systematic(f[f"exafs/{sample}"], c1, c2)
     total = float(np.hypot(res.sd, sys)) if np.isfinite(sys) else float(res.sd)
+    from xasmpi.store.layout import mean_sd
+
     ok = np.isfinite(r1) & np.isfinite(r2)
-    analytic = angle_from_shells(
-        float(np.mean(r1[ok])), float(np.mean(r2[ok])),
-        r1_sd=float(np.std(r1[ok], ddof=1)), r2_sd=float(np.std(r2[ok], ddof=1)),
-    )
+    mean, sd = mean_sd(np.column_stack([r1[ok], r2[ok]]))
+    analytic = angle_from_shells(float(mean[0]), float(mean[1]), r1_sd=float(sd[0]), r2_sd=float(sd[1]))
     if args.json:
         d = res.to_dict()
         d.update({"file": args.results, "sample": sample, "r1_param": c1, "r2_param": c2,
