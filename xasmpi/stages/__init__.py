@@ -28,7 +28,7 @@ from typing import Callable
 
 from xasmpi.errors import CampaignError
 from xasmpi.stages import (analysis, feff, fit, rank, reduce, relax, selftest, supplementary, systematics,
-                           xanes)
+                           xanes, xanes_fdm)
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,11 @@ STAGES: tuple[Stage, ...] = (
           relax.plan, relax.run_batch, relax.finalize, wanted=lambda job: job.relax is not None and _candidates(job)),
     Stage("xanes", xanes.STAGE_ID, "xanes", True, _xanes_keys, xanes.plan, xanes.run_batch, xanes.finalize,
           wanted=_candidates),
+    Stage("xanes_fdm", xanes_fdm.STAGE_ID, "xanes", True,
+          lambda p: {**_xanes_keys(p), "xanes": p["xanes_fdm"],
+                     **{k: p["data"][k] for k in ("reduction", "spectra", "files")}},
+          xanes_fdm.plan, xanes.run_batch, xanes_fdm.finalize,
+          wanted=lambda job: _candidates(job) and job.xanes.fdm_best > 0),
     Stage("analysis", analysis.STAGE_ID, "analysis", False, lambda p: {"analysis": p["d"]["analysis"]},
           analysis.plan, None, analysis.finalize),
     Stage("supplementary", supplementary.STAGE_ID, "supplementary", True,

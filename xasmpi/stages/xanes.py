@@ -79,26 +79,49 @@ def candidate_atoms(cand):
 
 
 def plan(job: Job, cache: dict) -> StagePlan:
-    from xasmpi.xanes.clusters import unique_absorbers
     from xasmpi.xanes.fdmnes import find_fdmnes, smoke_test
 
     if job.xanes is None or not job.xanes.candidates:
         raise ConfigError(f"{job.source}: stage 'xanes' needs [xanes] with [[xanes.candidates]]")
-    from xasmpi.stages.relax import relaxed_structures
-
     st = settings(job)
     binary, how = find_fdmnes(job.xanes.fdmnes)
     t = smoke_test(binary)
     log.info("FDMNES %s (from %s): smoke test ran in %.1f s", binary, how, t)
     grid = st.energy_grid()
+    tasks, groups, extra = screening_tasks(job)
+    work = Path(str(job.job.output) + ".work") / "xanes"
+    ctx = {"binary": str(binary), "timeout": st.timeout, "grid": grid, "work": str(work)}
+    return StagePlan(stage="xanes", tasks=tasks, fields=fields(grid),
+                     groups=groups, run_batch=run_batch, context=ctx, schedule="dynamic", batch=1,
+                     owned=tuple(f"/xanes/{c}" for c in extra["candidates"]), extra=extra)
+
+
+def fields(grid: np.ndarray) -> dict:
+    """Per-task datasets of an FDMNES run: ``mu`` on ``grid`` and Epsii."""
+    return {"mu": Field((grid.size,), "f8", {"units": "1"}),
+            "epsii": Field((), "f8", {"units": "eV", "what": "FDMNES Epsii (initial-state energy) of the run"})}
+
+
+def screening_tasks(job: Job, *, quiet: bool = False) -> tuple[list[Task], dict, dict]:
+    """The xanes stage's tasks (every unique absorber of every candidate, plus radius checks).
+
+    Returns ``(tasks, groups, extra)``; ``extra["candidates"][name]`` holds the candidate's
+    ``atoms`` (relaxed when ``[relax]`` relaxed it), ``report``, ``sites`` (index, weight),
+    ``inputs`` and ``settings``.  The ``xanes_fdm`` stage rebuilds the same list to read the
+    screening results from the journals.
+    """
+    from xasmpi.stages.relax import relaxed_structures
+    from xasmpi.xanes.clusters import unique_absorbers
+
     relaxed = relaxed_structures(job)
     tasks, groups, extra = [], {}, {"candidates": {}}
     for cand in job.xanes.candidates:
         atoms, rep = candidate_atoms(cand)
         if cand.name in relaxed:
             if relaxed[cand.name] is None:
-                log.warning("xanes candidate %s: its relaxation failed or has not run (see /tasks/relax); "
-                            "left out of the xanes stage", cand.name)
+                if not quiet:
+                    log.warning("xanes candidate %s: its relaxation failed or has not run (see /tasks/relax); "
+                                "left out of the xanes stage", cand.name)
                 continue
             atoms = relaxed[cand.name]
             rep = {**rep, "relaxed": True}
@@ -123,15 +146,11 @@ def plan(job: Job, cache: dict) -> StagePlan:
                                              f"radius check {rst.radius} Å"))
         extra["candidates"][cand.name] = {"atoms": atoms, "report": rep, "sites": sites, "inputs": inputs,
                                           "settings": cst}
-        log.info("xanes candidate %s: %s, %d atoms, %d unique %s absorber(s), %s", cand.name,
-                 rep.get("formula", atoms.get_chemical_formula()), len(atoms), len(sites), cand.absorber, cst.mode)
-    work = Path(str(job.job.output) + ".work") / "xanes"
-    ctx = {"binary": str(binary), "timeout": st.timeout, "grid": grid, "work": str(work)}
-    fields = {"mu": Field((grid.size,), "f8", {"units": "1"}),
-              "epsii": Field((), "f8", {"units": "eV", "what": "FDMNES Epsii (initial-state energy) of the run"})}
-    return StagePlan(stage="xanes", tasks=tasks, fields=fields,
-                     groups=groups, run_batch=run_batch, context=ctx, schedule="dynamic", batch=1,
-                     owned=tuple(f"/xanes/{c}" for c in extra["candidates"]), extra=extra)
+        if not quiet:
+            log.info("xanes candidate %s: %s, %d atoms, %d unique %s absorber(s), %s", cand.name,
+                     rep.get("formula", atoms.get_chemical_formula()), len(atoms), len(sites), cand.absorber,
+                     cst.mode)
+    return tasks, groups, extra
 
 
 def absorber_task(index: int, group: str, row: int, atoms, absorber: int, st, *, candidate: str, title: str,
@@ -150,6 +169,10 @@ def absorber_task(index: int, group: str, row: int, atoms, absorber: int, st, *,
                 payload={"candidate": candidate, "absorber": int(absorber), "input": text, **payload})
 
 
+#: working-folder suffix of the runs that are not screening runs (payload ``what``)
+_SUFFIX = {"radius_check": "_radius", "fdm": "_fdm"}
+
+
 def run_batch(tasks: list[Task], ctx: dict) -> list[TaskResult]:
     from xasmpi.xanes.fdmnes import run_fdmnes
 
@@ -157,7 +180,7 @@ def run_batch(tasks: list[Task], ctx: dict) -> list[TaskResult]:
     for t in tasks:
         t0 = time.monotonic()
         wd = Path(ctx["work"]) / t.payload["candidate"] / (
-            f"abs{t.payload['absorber']}" + ("_radius" if t.payload.get("what") else ""))
+            f"abs{t.payload['absorber']}" + _SUFFIX.get(t.payload.get("what"), ""))
         try:
             if wd.exists():
                 from xasmpi.external import stop_previous
@@ -212,6 +235,80 @@ def epsii_average(grid: np.ndarray, mu: np.ndarray, weights: np.ndarray, epsii: 
     return energy, (w[:, None] * rows).sum(0) / w.sum()
 
 
+def write_average(g, a, grid: np.ndarray, sites, inputs, settings, *, use_epsii: bool) -> bool:
+    """Average the absorber runs of group ``a`` into ``g/{energy, mu}`` (rank 0, serial).
+
+    Writes ``a/{index, weight, input_text, shift}`` and the attrs ``method`` (FDMNES mode),
+    ``settings``, ``absorbers_ok`` and ``complete`` of ``g``; returns ``complete`` (every run ok).
+    """
+    from xasmpi.store.h5 import write_dataset
+    from xasmpi.store.layout import write_strings
+
+    write_dataset(a, "index", np.array([s[0] for s in sites], dtype="i8"))
+    write_dataset(a, "weight", np.array([s[1] for s in sites], dtype="f8"))
+    if "input_text" in a:
+        del a["input_text"]
+    write_strings(a, "input_text", list(inputs))
+    status = a["status"][:]
+    eps = a["epsii"][:]
+    w = np.array([s[1] for s in sites]) * (status == OK)
+    energy, avg = epsii_average(grid, a["mu"][:], w, eps if use_epsii else None)
+    if "shift" in a:
+        del a["shift"]
+    if use_epsii and w.sum() > 0:
+        write_dataset(a, "shift", np.where(status == OK, eps - (energy[0] - grid[0]), np.nan), "eV",
+                      what="Epsii of the absorber minus the candidate's reference Epsii (chemical shift)")
+    write_dataset(g, "energy", energy, "eV",
+                  reference="photon energy: E - E_F + Epsii of each absorber (FDMNES), absorbers aligned"
+                  if use_epsii else "relative to the Fermi level of the calculation (FDMNES)")
+    write_dataset(g, "mu", avg, "1", weights="symmetry weights of the unique absorbers that succeeded")
+    complete = bool((status == OK).all())
+    g.attrs.update({"method": settings.mode, "settings": json.dumps(settings.to_dict()),
+                    "absorbers_ok": int((status == OK).sum()), "complete": complete})
+    return complete
+
+
+def fdm_valid(job: Job, g) -> bool:
+    """True when ``g`` (``/xanes/<c>``) holds a complete FDM rerun made with the job's present
+    ``xanes_fdm`` settings (attr ``fingerprint``; an earlier job's rerun is not used)."""
+    fg = g.get("fdm")
+    return (fg is not None and bool(fg.attrs.get("complete", False)) and "mu" in fg
+            and str(fg.attrs.get("fingerprint", "")) == job.fingerprint("xanes_fdm"))
+
+
+def spectra_by_method(job: Job, g) -> dict:
+    """``{method: (energy, mu)}`` of one candidate group: the screening average, and the FDM
+    rerun of the ``xanes_fdm`` stage when :func:`fdm_valid` (last: the one compared)."""
+    out = {}
+    sg = g.get("screening")
+    if sg is not None and "mu" in sg and sg.attrs.get("complete", False):
+        out[str(sg.attrs["method"])] = (sg["energy"][:], sg["mu"][:])
+    if fdm_valid(job, g):
+        out.pop("fdm", None)
+        out["fdm"] = (g["fdm/energy"][:], g["fdm/mu"][:])
+    return out
+
+
+def publish(job: Job, g) -> None:
+    """Write the candidate's compared spectrum ``/xanes/<c>/{energy, mu}``: the FDM rerun when
+    valid, else the screening average; attr ``method`` says which (``green`` or ``fdm``),
+    ``source`` which group it was copied from."""
+    from xasmpi.store.h5 import write_dataset
+
+    by = spectra_by_method(job, g)
+    src = "fdm" if fdm_valid(job, g) else "screening"
+    s = g[src]
+    for key in ("energy", "mu"):
+        write_dataset(g, key, s[key][:], s[key].attrs.get("units"),
+                      **{k: v for k, v in s[key].attrs.items() if k != "units"})
+    g.attrs["method"] = str(s.attrs["method"])
+    g.attrs["source"] = src
+    g.attrs["complete"] = bool(s.attrs.get("complete", False)) and bool(by)
+    if "fdm" in g and src != "fdm":
+        log.warning("xanes %s: /xanes/%s/fdm is incomplete or from an earlier job (rerun stage xanes_fdm); "
+                    "the screening spectrum is compared", g.name.rsplit("/", 1)[-1], g.name.rsplit("/", 1)[-1])
+
+
 def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
     from xasmpi.store.layout import STRING as str_t
     from xasmpi.xanes.compare import normalize
@@ -220,33 +317,14 @@ def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
     use_epsii = job.xanes.epsii
     for name, info in plan.extra["candidates"].items():
         g = f[f"/xanes/{name}"]
-        a = g["absorbers"]
-        for key in ("index", "weight", "input_text", "shift"):
-            if key in a:
-                del a[key]
         for key in ("energy", "mu", "structure"):
             if key in g:
                 del g[key]
         sites = info["sites"]
-        a.create_dataset("index", data=np.array([s[0] for s in sites], dtype="i8"))
-        a.create_dataset("weight", data=np.array([s[1] for s in sites], dtype="f8"))
-        a.create_dataset("input_text", data=np.array(info["inputs"], dtype=object), dtype=str_t)
-        status = a["status"][:]
-        mu = a["mu"][:]
-        eps = a["epsii"][:]
-        w = np.array([s[1] for s in sites]) * (status == OK)
-        energy, avg = epsii_average(grid, mu, w, eps if use_epsii else None)
-        if use_epsii and w.sum() > 0:
-            _ds = a.create_dataset("shift", data=np.where(status == OK, eps - (energy[0] - grid[0]), np.nan))
-            _ds.attrs["units"] = "eV"
-            _ds.attrs["what"] = "Epsii of the absorber minus the candidate's reference Epsii (chemical shift)"
-        e = g.create_dataset("energy", data=energy)
-        e.attrs["units"] = "eV"
-        e.attrs["reference"] = ("photon energy: E - E_F + Epsii of each absorber (FDMNES), absorbers aligned"
-                                if use_epsii else "relative to the Fermi level of the calculation (FDMNES)")
-        m = g.create_dataset("mu", data=avg)
-        m.attrs["units"] = "1"
-        m.attrs["weights"] = "symmetry weights of the unique absorbers that succeeded"
+        write_average(g.require_group("screening"), g["absorbers"], grid, sites, info["inputs"], info["settings"],
+                      use_epsii=use_epsii)
+        status = g["absorbers/status"][:]
+        mu = g["absorbers/mu"][:]
         atoms = info["atoms"]
         s = g.create_group("structure")
         s.create_dataset("symbols", data=np.array(atoms.get_chemical_symbols(), dtype=object), dtype=str_t)
@@ -259,7 +337,7 @@ def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
         g.attrs["report"] = json.dumps(info["report"], default=str)
         g.attrs["settings"] = json.dumps(info["settings"].to_dict())
         g.attrs["absorbers_ok"] = int((status == OK).sum())
-        g.attrs["complete"] = bool((status == OK).all())
+        publish(job, g)
         rc = g.get("radius_check")
         if rc is not None and rc["status"][0] == OK and (status == OK).any():
             heavy = int(np.argmax([s_[1] for s_ in sites]))
