@@ -177,6 +177,7 @@ class SystematicsSection:
     kmin_shift: float = _f(0.5, "Å^-1", 0.0, 5.0, "fit and extraction kmin moved by ± this")
     kmax_shift: float = _f(2.0, "Å^-1", 0.0, 10.0, "fit and extraction kmax lowered by this")
     kweights: Tuple[int, ...] = _f((1, 2, 3), None, 0, 4, "k weights refitted (the fit's own is skipped)")
+    extraction: bool = _f(True, doc="refit with the other extraction method (fit.extraction) where a reference's paths all have structure+scatterer")
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,7 @@ class FitSection:
         "per-reference", doc="free ΔE0: one per reference spectrum (FEFF paths share one), global, per path, or none")
     e0_bounds: Tuple[float, float] = _f((-10.0, 10.0), "eV", -50.0, 50.0)
     check_windows: bool = _f(True, doc="refuse extraction windows that leave [fit.rmin, fit.rmax] (overlaps are always refused)")
-    leak_correction: Literal["none", "feff"] = _f("none", doc="empirical paths: 'feff' removes the neighbour shells' leakage into each window and restores the shell's own tails with a FEFF model of the reference fitted to it (needs structure+scatterer on the reference's paths; experimental, see README 'Known limitations')")
+    extraction: Literal["fourier", "anchored"] = _f("fourier", doc="empirical paths: 'fourier' = joint Fourier filtering of each reference (everything inside a window is its shell's, neighbours' tails included); 'anchored' = each shell separated from its neighbours by a FEFF model of the whole reference (multiple scattering included) with smooth corrections fitted to the measured reference (needs structure+scatterer on all paths of a reference); see README 'Known limitations'")
     histogram_bins: int = _f(40, None, 5, 1000)
     de: DESection = _f(DESection())
     engine: EngineSection = _f(EngineSection())
@@ -263,8 +264,8 @@ class XanesSection:
     calibrate: Tuple[Tuple[str, ...], ...] = _f((), doc="[candidate, spectrum] bulk pairs: each spectrum's one energy shift (for all candidates) is fitted on its pair; spectra without a pair take the first pair's")
     epsii: bool = _f(True, doc="align absorbers on photon energy E - E_F + Epsii before averaging")
     radius_check: Optional[float] = _f(None, "Å", 1.0, 15.0, "second radius for a convergence check of the first absorber of each candidate")
-
     fdm_best: int = _f(0, None, 0, 1000, "stage xanes_fdm: rerun the N best screened candidates against each measured spectrum (and the calibration candidates) with FDM; 0: no FDM rerun")
+
 
 @dataclass(frozen=True)
 class RelaxSection:
@@ -340,6 +341,8 @@ class SupplementarySection:
                                                            "calculation (None: no Fig. S8)")
     bulk_spectrum: Optional[str] = _f(None, doc="Fig. S8: measured bulk CdS spectrum (its shift also aligns S4-S6)")
     bulk_radius: float = _f(6.0, "Å", 1.0, 15.0, "FDMNES radius of the bulk calculation")
+    cdo_shells: int = _f(0, None, 0, 12, "Fig. S3: FDMNES of rock-salt CdO with 1, 2, ..., n coordination shells around the absorber (0: no Fig. S3)")
+    cdo_spectrum: Optional[str] = _f(None, doc="Fig. S3: the measured CdO spectrum the shell series is compared with")
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,9 @@ def cluster(atoms: Atoms, *, absorber_index: int, radius: float) -> Atoms:
 
 
 def feff_input(atoms: Atoms, *, absorber_index: int, radius: float, rmax_path: float,
-               title: str = "xasmpi", edge: str = "K", version: int = 6) -> str:
-    """Text of a feff.inp: single scattering (NLEG 2) up to half path length ``rmax_path`` (Å).
+               title: str = "xasmpi", edge: str = "K", version: int = 6, nleg: int = 2) -> str:
+    """Text of a feff.inp: paths of up to ``nleg`` legs (2: single scattering) up to half path
+    length ``rmax_path`` (Å).
 
     Potentials: 0 = absorber, then one per element of the cluster (absorber's element included).
     """
@@ -70,7 +71,7 @@ def feff_input(atoms: Atoms, *, absorber_index: int, radius: float, rmax_path: f
     lines = [f"TITLE {title}", f"HOLE {hole} 1.0" if version == 6 else f"EDGE {edge}\nS02 1.0",
              "CONTROL 1 1 1 1" + (" 1 1" if version == 8 else ""),
              "PRINT 0 0 0 0" + (" 0 3" if version == 8 else ""),  # feff8: iff2x = 3 writes feffNNNN.dat
-             f"RMAX {rmax_path:.4f}", "NLEG 2", "", "POTENTIALS",
+             f"RMAX {rmax_path:.4f}", f"NLEG {int(nleg)}", "", "POTENTIALS",
              f"  0 {atomic_numbers[clus[0].symbol]:3d} {clus[0].symbol}"]
     lines += [f"  {ipot[el]} {atomic_numbers[el]:3d} {el}" for el in elements]
     lines += ["", "ATOMS"]
@@ -104,7 +105,7 @@ class FeffRun:
 
 
 def run_feff(atoms: Atoms, *, absorber_index: int, radius: float, workdir: str | FilePath,
-             version: int = 6, rmax_path: float = 5.0, edge: str = "K") -> FeffRun:
+             version: int = 6, rmax_path: float = 5.0, edge: str = "K", nleg: int = 2) -> FeffRun:
     """Write feff.inp for ``atoms`` and run larch's bundled feff6l or feff8l in ``workdir``.
 
     Parameters
@@ -123,6 +124,8 @@ def run_feff(atoms: Atoms, *, absorber_index: int, radius: float, workdir: str |
         Longest half path length, Å.
     edge : str
         Absorption edge.
+    nleg : int
+        Most legs of a path (2: single scattering; 3–4 add the multiple-scattering paths).
 
     Raises
     ------
@@ -137,7 +140,7 @@ def run_feff(atoms: Atoms, *, absorber_index: int, radius: float, workdir: str |
     work.mkdir(parents=True, exist_ok=True)
     inp = work / "feff.inp"
     inp.write_text(feff_input(atoms, absorber_index=absorber_index, radius=radius,
-                              rmax_path=rmax_path, edge=edge, version=version))
+                              rmax_path=rmax_path, edge=edge, version=version, nleg=nleg))
     try:
         (feff6l if version == 6 else feff8l)(feffinp="feff.inp", folder=str(work), verbose=False)
     except Exception as exc:
@@ -182,10 +185,7 @@ def feff_paths(run: FeffRun, shells: list[tuple[str, float]], *, sigma2: float |
     InputError
         No single-scattering path matches a shell.
     """
-    from larch.xafs import feffpath, path2chi
-
     s2 = list(sigma2) if isinstance(sigma2, (list, tuple)) else [float(sigma2)] * len(shells)
-    k = kgrid()
     out = []
     for (scat, r_want), s2_ref in zip(shells, s2):
         match = [p for p in run.paths if p.nleg == 2 and p.scatterer == scat and abs(p.reff - r_want) <= tol]
@@ -193,32 +193,50 @@ def feff_paths(run: FeffRun, shells: list[tuple[str, float]], *, sigma2: float |
             found = ", ".join(f"{p.scatterer} {p.reff:.3f}" for p in run.paths if p.nleg == 2)
             raise InputError(f"{run.feffinp}: no single-scattering path to {scat} at {r_want} ± {tol} Å "
                              f"(paths: {found})")
-        n = sum(p.degen for p in match)
-        r = sum(p.degen * p.reff for p in match) / n
-        cchi = np.zeros(k.size, dtype=complex)
-        lam = np.zeros(k.size)
-        preal = np.zeros(k.size)
-        for p in match:
-            fp = feffpath(p.file, s02=1.0, sigma2=s2_ref, e0=0.0, deltar=0.0)
-            path2chi(fp, k=k)
-            cchi += -fp.chi_imag + 1j * fp.chi
-            fd = fp._feffdat
-            lam += p.degen * np.interp(k, fd.k, fd.lam)
-            preal += p.degen * np.interp(k, fd.k, fd.rep)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = cchi * k * r * r / n * np.exp(-2j * k * r)
-        z[0] = z[1]
-        famp = np.abs(z) * np.exp(2.0 * s2_ref * k * k)
-        famp[0] = 0.0
-        delta = np.unwrap(np.angle(z))
         name = f"{_absorber_symbol(run)}-{scat}"
-        prov = {"program": f"feff{run.version}l", "feffinp": run.feffinp, "files": [p.file for p in match],
-                "reff": [p.reff for p in match], "degen": [p.degen for p in match],
-                "n": n, "r": r, "sigma2": s2_ref}
-        out.append(Path(name=name, k=k, amp=famp, phase=delta, r_ref=float(r), n_ref=float(n),
-                        sigma2_ref=float(s2_ref), source="feff", provenance=prov, lam=lam / n,
-                        preal=preal / n))
+        out.append(_files_path(run, match, name=name, sigma2=s2_ref))
     return out
+
+
+def _files_path(run: FeffRun, files, *, name: str, sigma2: float) -> Path:
+    """One :class:`Path` from FEFF path files of one shell (N = summed degeneracy, R their
+    degeneracy-weighted mean, σ²_ref = ``sigma2`` Å², λ and p′ degeneracy-weighted)."""
+    from larch.xafs import feffpath, path2chi
+
+    k = kgrid()
+    n = sum(p.degen for p in files)
+    r = sum(p.degen * p.reff for p in files) / n
+    cchi = np.zeros(k.size, dtype=complex)
+    lam = np.zeros(k.size)
+    preal = np.zeros(k.size)
+    for p in files:
+        fp = feffpath(p.file, s02=1.0, sigma2=sigma2, e0=0.0, deltar=0.0)
+        path2chi(fp, k=k)
+        cchi += -fp.chi_imag + 1j * fp.chi
+        fd = fp._feffdat
+        lam += p.degen * np.interp(k, fd.k, fd.lam)
+        preal += p.degen * np.interp(k, fd.k, fd.rep)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = cchi * k * r * r / n * np.exp(-2j * k * r)
+    z[0] = z[1]
+    famp = np.abs(z) * np.exp(2.0 * sigma2 * k * k)
+    famp[0] = 0.0
+    delta = np.unwrap(np.angle(z))
+    prov = {"program": f"feff{run.version}l", "feffinp": run.feffinp, "files": [p.file for p in files],
+            "reff": [p.reff for p in files], "degen": [p.degen for p in files],
+            "n": n, "r": r, "sigma2": sigma2}
+    return Path(name=name, k=k, amp=famp, phase=delta, r_ref=float(r), n_ref=float(n), sigma2_ref=float(sigma2),
+                source="feff", provenance=prov, lam=lam / n, preal=preal / n)
+
+
+def other_paths(run: FeffRun, *, exclude: list[str], rmax: float) -> list[tuple[Path, str]]:
+    """Every FEFF path of ``run`` (single and multiple scattering) with ``reff <= rmax`` (Å)
+    whose file is not in ``exclude``, one :class:`Path` each (σ²_ref = 0, named
+    ``"<scatterer> <nleg>-leg <reff>"``) with its σ² group ``"ss"`` (2 legs) or ``"ms"``: the
+    rest of a reference's structure, for :func:`xasmpi.exafs.anchored.anchored_paths`."""
+    return [(_files_path(run, [p], name=f"{p.scatterer} {p.nleg}-leg {p.reff:.3f}", sigma2=0.0),
+             "ss" if p.nleg == 2 else "ms")
+            for p in run.paths if p.reff <= rmax and p.file not in set(exclude)]
 
 
 def _absorber_symbol(run: FeffRun) -> str:

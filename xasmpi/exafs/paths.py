@@ -111,7 +111,7 @@ class Shell:
 def extract_paths(data, shells, *, dr: float = 0.0, rwindow: str = "hanning", kmin: float | None = None,
                   kmax: float | None = None, dk: float | None = None, window: str | None = None,
                   kweight: float | None = None, reference: str | None = None, iterations: int = 200,
-                  tol: float = 1e-6, leaks: Sequence | None = None) -> list[Path]:
+                  tol: float = 1e-6) -> list[Path]:
     """Empirical ("model-free") paths of all listed shells of one reference spectrum, jointly.
 
     Each shell j is first Fourier filtered over its own R window w_j (larch ``xftf`` over the
@@ -166,15 +166,6 @@ def extract_paths(data, shells, *, dr: float = 0.0, rwindow: str = "hanning", km
         Maximum refinement iterations (0: independent filtering of each shell).
     tol : float
         Relative convergence level of the filtered residual.
-    leaks : sequence of (ndarray, ndarray), optional
-        **Leak correction** from a model of the reference (e.g. FEFF paths of its structure,
-        scaled to it): per shell, (χ of that shell, χ of everything else in the reference) on
-        :func:`kgrid`.  Shell j is then extracted from
-        ``M_j χ_ref − M_j χ_others + (M_open − M_j) χ_own`` (M_open: the same k window, R window
-        0–10 Å): the neighbours' share of its window is removed and its own tails outside the
-        window are restored, so F and δ are those of the shell alone and the measured
-        signal inside the window stays the shell's.  No refinement is done then.
-
     Returns
     -------
     list of Path
@@ -234,13 +225,6 @@ def extract_paths(data, shells, *, dr: float = 0.0, rwindow: str = "hanning", km
         return amp, theta
 
     cs = [mj @ chi for mj in mats]
-    if leaks is not None:
-        if len(leaks) != len(shells):
-            raise ConfigError(f"path extraction: {len(leaks)} leak models for {len(shells)} shells")
-        m_open = FourierFilter(rmin=0.0, rmax=10.0, dr=0.0, rwindow=rwindow, **opts).matrix(nk)
-        cs = [c - mj @ np.asarray(oth, float)[:nk] + (m_open - mj) @ np.asarray(own, float)[:nk]
-              for c, mj, (own, oth) in zip(cs, mats, leaks)]
-        iterations = 0
     scale = max(float(np.max(np.abs(c))) for c in cs) or 1.0
     it, worst = 0, np.inf
     for it in range(1, iterations + 1):
@@ -264,8 +248,7 @@ def extract_paths(data, shells, *, dr: float = 0.0, rwindow: str = "hanning", km
                 "sigma2": float(sh.sigma2), "filter": f.to_dict(),
                 "k_valid": [float(k[i0]), float(k[i1])],
                 "phase_convention": "delta = unwrap(arg(xftr chiq)) + pi/2 - 2kR",
-                "extraction": {"method": "leak-corrected" if leaks is not None else
-                               ("joint" if len(shells) > 1 else "single"), "iterations": int(it),
+                "extraction": {"method": "joint" if len(shells) > 1 else "single", "iterations": int(it),
                                "residual": float(worst), "shells": [s_.name for s_ in shells]},
                 "lambda": "feff" if sh.lam is not None else "none (no mean-free-path transfer)",
                 **sh.provenance}

@@ -6,6 +6,8 @@ No tasks: it is cheap and runs on rank 0.  Later stages call :func:`reduced` and
 from __future__ import annotations
 
 import json
+import logging
+import os
 
 import numpy as np
 
@@ -15,6 +17,7 @@ from xasmpi.errors import ConfigError
 from xasmpi.parallel.tasks import StagePlan
 
 STAGE_ID = 1
+log = logging.getLogger("xasmpi")
 
 
 def settings_for(job: Job, spec):
@@ -62,9 +65,10 @@ def reduced(job: Job, cache: dict) -> dict:
 def paths(job: Job, cache: dict) -> dict:
     """Scattering paths by name: empirical from reference spectra, or FEFF (computed once per run).
 
-    With ``fit.leak_correction = "feff"`` (experimental, off by default) the paths of a
-    reference with a known structure are instead leak-corrected with a FEFF single-scattering
-    model of that reference fitted to it (:func:`_leak_models`).
+    With ``fit.extraction = "anchored"`` the paths of a reference whose paths all have
+    ``structure`` and ``scatterer`` are instead separated from their neighbours by a FEFF model
+    of the whole reference (multiple scattering included), corrected smoothly to the measured
+    spectrum (:func:`xasmpi.exafs.anchored.anchored_paths`, :func:`_anchored`).
 
     Empirical paths of one reference spectrum are extracted **jointly**
     (:func:`xasmpi.exafs.paths.extract_paths`) with the fit's own k window, k weight and boxcar
@@ -110,82 +114,52 @@ def paths(job: Job, cache: dict) -> dict:
                 lam, preal = fp.lam, fp.preal
                 prov = {"lambda_from": fp.provenance.get("files", [])[:1], "lambda_structure": str(p.structure)}
             shells.append(Shell(p.name, p.n, p.r, p.sigma2, p.rmin, p.rmax, lam, preal, prov))
-        leaks = None
         structures = {str(p.structure) for _, p in items if p.structure}
-        if f is not None and f.space != "k" and f.leak_correction == "feff" and len(structures) == 1 \
-                and all(p.structure and p.scatterer for _, p in items):
-            leaks = _leak_models(job, cache, ref, items, kmin=kmin, kmax=kmax, kweight=kweight)
+        anchored = (f is not None and f.space != "k" and getattr(f, "extraction", "fourier") == "anchored"
+                    and len(structures) == 1 and all(p.structure and p.scatterer for _, p in items))
         if f is not None and f.space != "k":
             rest = remainder_shells(job, refname, items, f.rmin, f.rmax)   # also checks the windows
-            if leaks is None:
+        if anchored:
+            got = _anchored(job, cache, ref, items, shells, kmin=kmin, kmax=kmax, kweight=kweight)
+        else:
+            if f is not None and f.space != "k":
                 shells += rest
-        got = extract_paths(ref, shells, dr=0.0, kmin=kmin, kmax=kmax, kweight=kweight, leaks=leaks)
-        if leaks is not None:
-            for path in got:
-                path.provenance["leak_model"] = cache["leak_fit"][refname]
+            got = extract_paths(ref, shells, dr=0.0, kmin=kmin, kmax=kmax, kweight=kweight)
         for (i, p), path in zip(items, got):
             out[p.name] = path
     cache["paths"] = out
     return out
 
 
-#: grids of the leak-model fit: ΔE0 of the FEFF model (eV) and σ² of shells that are no path (Å²)
-LEAK_E0 = tuple(np.arange(-12.0, 12.01, 1.0))
-LEAK_SIGMA2 = (0.001, 0.002, 0.003, 0.004, 0.006, 0.008, 0.011)
-
-
-def _leak_models(job: Job, cache: dict, ref, items, *, kmin: float, kmax: float, kweight: float) -> list:
-    """Per path of one reference: (χ of its shell, χ of the rest of the reference) from the
-    FEFF single-scattering paths of the reference's structure, scaled to the reference.
-
-    The model (the structure's N and R, the job's σ² for the paths' shells, one σ² for the
-    other shells, one ΔE0 and one amplitude factor S0²) is fitted to the reference in the fit
-    space over [fit.rmin, fit.rmax] on a grid of ΔE0 and σ² (the amplitude in closed form);
-    the fit is recorded in each path's provenance (``leak_model``).
-    """
-    from xasmpi.exafs.feff import path_chis
-    from xasmpi.exafs.kernel import kgrid
+def _anchored(job: Job, cache: dict, ref, items, shells, *, kmin: float, kmax: float, kweight: float) -> list:
+    """Paths of one reference by the FEFF-anchored extraction: FEFF (multiple scattering, paths
+    up to 0.7 Å beyond the fit window) on the reference's structure, fitted to it in the fit space."""
+    from xasmpi.exafs import feff
+    from xasmpi.exafs.anchored import anchored_paths
     from xasmpi.exafs.model import FitSpace
+    from xasmpi.exafs.paths import Shell
 
     f = job.fit
     p0 = items[0][1]
-    feff_path(job, p0, cache)                            # runs (and caches) FEFF on the structure
-    run = cache["feff_runs"][(p0.structure, p0.feff_radius, p0.feff_version)]
-    k = kgrid()
-    chi = np.interp(k, ref.k, ref.chi, right=0.0)
-    op = FitSpace(kind="q", kmin=kmin, kmax=kmax, kweight=int(round(kweight)), dk=ref.settings.dk,
-                  window=ref.settings.window, rmin=f.rmin, rmax=f.rmax).operator(k.size)
-    b = op @ chi
-    own = [(p.scatterer, p.r, p.sigma2) for _, p in items]
-
-    def known(pf, other):
-        if pf.nleg == 2:
-            for sc, r, s2 in own:
-                if pf.scatterer == sc and abs(pf.reff - r) <= 0.05:
-                    return s2
-        return other
-
-    best = None
-    for e0 in LEAK_E0:
-        for other in LEAK_SIGMA2:
-            pcs = [(pf, c) for pf, c in path_chis(run, k, sigma2_of=lambda q: known(q, other), e0=e0,
-                                                  rmax=f.rmax + 1.0) if pf.nleg == 2]
-            tot = sum(c for _, c in pcs)
-            a = op @ tot
-            scale = float(a @ b / (a @ a))
-            rf = float(np.sum((b - scale * a) ** 2) / np.sum(b * b))
-            if best is None or rf < best[0]:
-                best = (rf, e0, other, scale, pcs)
-    rf, e0, other, scale, pcs = best
-    tot = sum(c for _, c in pcs)
-    cache.setdefault("leak_fit", {})[items[0][1].reference] = {
-        "method": "FEFF single-scattering model of the reference", "structure": str(p0.structure),
-        "rfactor": rf, "de0": float(e0), "sigma2_other": float(other), "s02": scale, "files": len(pcs)}
-    out = []
-    for sc, r, _ in own:
-        mine = scale * sum((c for pf, c in pcs if pf.scatterer == sc and abs(pf.reff - r) <= 0.05), np.zeros_like(k))
-        out.append((mine, scale * tot - mine))
-    return out
+    run = feff_run(job, p0, cache, nleg=4, rmax_path=f.rmax + 0.7)
+    anchors = [feff.feff_paths(run, [(p.scatterer, p.r)], sigma2=0.0) for _, p in items]
+    used = [fl for a in anchors for fl in a[0].provenance["files"]]
+    # the structure's other single-scattering shells get corrections of their own (then dropped)
+    extra = sorted({(pf.scatterer, round(pf.reff, 2)) for pf in run.paths
+                    if pf.nleg == 2 and pf.file not in used and pf.reff <= f.rmax + 0.7}, key=lambda t: t[1])
+    for sc, r in extra:
+        a = feff.feff_paths(run, [(sc, r)], sigma2=0.0)
+        used += a[0].provenance["files"]
+        anchors.append(a)
+        shells = shells + [Shell(f"{sc} {r:g} (not fitted)", a[0].n_ref, a[0].r_ref, 0.006, 0.0, 0.0)]
+    others = feff.other_paths(run, exclude=used, rmax=f.rmax + 0.7)
+    space = FitSpace(kind="q", kmin=kmin, kmax=kmax, kweight=int(round(kweight)), dk=ref.settings.dk,
+                     window=ref.settings.window, rmin=f.rmin, rmax=f.rmax)
+    got, info = anchored_paths(ref, shells, anchors=anchors, others=others, space=space,
+                               reference=str(ref.source), keep=[j < len(items) for j in range(len(shells))])
+    log.info("anchored extraction from %s (%s): R = %.2e in the fit space, ΔE0 %.2f eV, %d other FEFF paths",
+             p0.reference, p0.structure, info["rfactor"], info["de0"], info["rest_paths"])
+    return got
 
 
 def remainder_shells(job: Job, refname: str, items, rmin: float, rmax: float) -> list:
@@ -251,8 +225,23 @@ def feff_path(job: Job, p, cache: dict, *, name: str | None = None):
     """
     from xasmpi.exafs import feff
 
+    run = feff_run(job, p, cache)
+    path = feff.feff_paths(run, [(p.scatterer, p.r)], sigma2=p.sigma2)[0]
+    import dataclasses
+
+    return dataclasses.replace(path, name=name or p.name)
+
+
+def feff_run(job: Job, p, cache: dict, *, nleg: int = 2, rmax_path: float | None = None):
+    """The FEFF run of a ``[[paths]]`` entry's structure (cached per structure, radius, version
+    and, for ``nleg > 2``, legs and path length): single scattering up to max(5, R + 0.5) Å by
+    default."""
+    from xasmpi.exafs import feff
+
     runs = cache.setdefault("feff_runs", {})
     key = (p.structure, p.feff_radius, p.feff_version)
+    if nleg != 2 or rmax_path is not None:
+        key = key + (int(nleg), round(float(rmax_path if rmax_path is not None else max(5.0, p.r + 0.5)), 3))
     if key not in runs:
         from xasmpi.data.crystals import CRYSTALS, structure
 
@@ -262,13 +251,12 @@ def feff_path(job: Job, p, cache: dict, *, name: str | None = None):
         if not idx:
             raise ConfigError(f"{job.source}: paths '{p.name}': structure {p.structure} has no {element} absorber "
                               f"(the absorbing element of the spectra)")
+        # multiple-scattering runs happen inside tasks (systematics): one folder per process
+        work = feff_workdir(job, key if len(key) == 3 else key + (os.getpid(),))
         runs[key] = feff.run_feff(atoms, absorber_index=idx[0], radius=p.feff_radius,
-                                  workdir=feff_workdir(job, key), version=p.feff_version,
-                                  rmax_path=max(5.0, p.r + 0.5))
-    path = feff.feff_paths(runs[key], [(p.scatterer, p.r)], sigma2=p.sigma2)[0]
-    import dataclasses
-
-    return dataclasses.replace(path, name=name or p.name)
+                                  workdir=work, version=p.feff_version,
+                                  rmax_path=key[4] if len(key) > 3 else max(5.0, p.r + 0.5), nleg=nleg)
+    return runs[key]
 
 
 def feff_workdir(job: Job, key) -> str:

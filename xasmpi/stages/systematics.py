@@ -18,6 +18,10 @@ Variations (``[fit.systematics]``; a shift of 0 leaves that kind out):
   by ± ``window_shift``;
 * ``kmin``: fit and extraction kmin moved by ± ``kmin_shift``; ``kmax``: both lowered by
   ``kmax_shift``; ``k weight``: fit and extraction k weight set to each of ``kweights``;
+* ``extraction``: the paths extracted by the other method of ``fit.extraction`` (Fourier
+  filtering vs FEFF-anchored separation of the shells), where a reference's paths all have
+  ``structure`` and ``scatterer``: the two attribute the neighbour shells' tails differently,
+  and their difference is the leakage uncertainty (``[fit.systematics] extraction``);
 * ``scan(<ref>)``: each file in the reference's ``alternatives`` in place of its scan.
 
 Paths are always re-extracted through :func:`xasmpi.stages.reduce.paths` (the one
@@ -138,6 +142,15 @@ def variations(job: Job, base_e0: dict[str, float]) -> list[Variation]:
     for w in s.kweights:
         if w != f.kweight:
             out.append(Variation(f"k weight {w}", "k weight", {"fit": {"kweight": w}, "reduction": {"kweight": w}}))
+    if s.extraction and f.space != "k":
+        by_ref: dict[str, list] = {}
+        for p in _fit_paths(job):
+            if p.source == "empirical":
+                by_ref.setdefault(p.reference, []).append(p)
+        if any(len({p.structure for p in ps}) == 1 and all(p.structure and p.scatterer for p in ps)
+               for ps in by_ref.values()):
+            other = "anchored" if f.extraction == "fourier" else "fourier"
+            out.append(Variation(f"extraction {other}", "extraction", {"fit": {"extraction": other}}))
     for ref in refs:
         for alt in job.spectrum(ref).alternatives:
             out.append(Variation(f"scan({ref}) {alt}", f"scan({ref})", {"file": {ref: alt}}))
