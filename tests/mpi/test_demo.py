@@ -53,6 +53,10 @@ def test_demo_runs_the_whole_pipeline_and_recovers_the_truth(tmp_path):
     assert all(r["xanes_ln_Z"] for r in ranking if r["dataset"] == "MSC_sim")
     assert "## Two samples compared: MSC_sim vs MSC_iso" in md and "| Cd-Cd.n |" in md
     assert (rep / "compare_MSC_sim_MSC_iso.png").stat().st_size > 10_000
+    # [rank] joint: both samples fitted together, one ΔE0 per reference shared
+    joint = list(csv.DictReader(open(rep / "joint.csv")))
+    assert [r["dataset"] for r in joint] == ["MSC_sim", "MSC_iso"] and "## Joint fit across samples" in md
+    assert joint[0]["CdS_ref.de0"] == joint[1]["CdS_ref.de0"] and joint[0]["Cd-Cd.n"] != joint[1]["Cd-Cd.n"]
     assert (rep / "ranking.png").stat().st_size > 10_000
     html = (rep / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(list(rep.glob("*.png")))

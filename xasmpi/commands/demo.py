@@ -84,6 +84,13 @@ def run(args) -> int:
             if d.get("N_flags"):
                 line += f"  [{', '.join(d['N_flags'])}]"
             print(line)
+    from xasmpi.store.results import open_results
+
+    with open_results(job.job.output) as f:  # the rank stage's winners (none of the candidates is the truth)
+        winners = json.loads(f["ranking"].attrs["winners"]) if "ranking" in f else {}
+    for ds, w in winners.items():
+        print(f"  rank {ds}: {w['winner']} first of the candidates (posterior {w['posterior']:.3g}, ln B = "
+              f"{w['margin']:.1f} over {w['runner_up']}); the simulated sample is none of them")
     print(f"\nReport: {out / 'report'}  ({len(rep.written)} files; see report.md)")
     return 0
 
