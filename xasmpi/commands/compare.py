@@ -49,6 +49,7 @@ def read_pair(path, a: str, b: str) -> dict:
     import numpy as np
 
     from xasmpi.analysis.series import paired_systematic
+    from xasmpi.store.layout import text
 
     from xasmpi.errors import ResultsError
     from xasmpi.store.results import open_results, parameter_uncertainties, read_replicate_columns
@@ -66,11 +67,10 @@ def read_pair(path, a: str, b: str) -> dict:
         out["sys_shift"] = {}
         sg = [f.get(f"exafs/{s}/systematics") for s in (a, b)]
         if all(x is not None and "params" in x and "settings" in x.attrs for x in sg):
-            names = [[n.decode() if isinstance(n, bytes) else str(n) for n in x.attrs["names"]] for x in sg]
-            sets = [[n.decode() if isinstance(n, bytes) else str(n) for n in x.attrs["settings"]] for x in sg]
+            names = [[text(n) for n in x.attrs["names"]] for x in sg]
+            sets = [[text(n) for n in x.attrs["settings"]] for x in sg]
             best = [f[f"exafs/{s}/fit/params"][()] for s in (a, b)]
-            fit_names = [[n.decode() if isinstance(n, bytes) else str(n) for n in f[f"exafs/{s}/fit/names"][()]]
-                         for s in (a, b)]
+            fit_names = [[text(n) for n in f[f"exafs/{s}/fit/names"][()]] for s in (a, b)]
             if names[0] == names[1] == fit_names[0] == fit_names[1] and sets[0] == sets[1]:
                 refit = [np.where((x["status"][()] == 1)[:, None], x["params"][()], np.nan) for x in sg]
                 sysd = paired_systematic(best[0], refit[0], best[1], refit[1], sets[0])
