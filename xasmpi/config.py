@@ -27,7 +27,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from xasmpi.data.crystals import CRYSTALS
+from xasmpi.data.crystals import CRYSTALS, LATTICES
 from xasmpi.errors import ConfigError
 
 # ----------------------------------------------------------------------------- units
@@ -216,7 +216,7 @@ class FeffRouteSection:
 @dataclass(frozen=True)
 class ClusterBuild:
     """A candidate built by :mod:`xasmpi.xanes.clusters`."""
-    lattice: Literal["zincblende", "wurtzite", "rocksalt", "betasn"] = _f("zincblende")
+    lattice: Literal[LATTICES] = _f("zincblende")
     a: Optional[float] = _f(None, "Å", 1.0, 20.0)
     c: Optional[float] = _f(None, "Å", 1.0, 30.0)
     strain: Tuple[float, ...] = _f((), None, -0.5, 0.5, "isotropic (1 value) or (x, y, z) strain")
@@ -332,7 +332,7 @@ class SupplementarySection:
     """``[supplementary]``: the paper's supplementary analyses (stage ``supplementary``): Table S1,
     FEFF paths beside the empirical ones (Fig. S1), crystal fragments (Fig. S4–S6), bulk CdS (Fig. S8)."""
     feff_paths: bool = _f(True, doc="Fig. S1: a FEFF path beside every empirical path with structure and scatterer")
-    fragments: Tuple[Literal["zincblende", "wurtzite", "rocksalt", "betasn"], ...] = _f(
+    fragments: Tuple[Literal[LATTICES], ...] = _f(
         ("zincblende", "rocksalt", "betasn"), doc="Fig. S4-S6: CdS polymorphs, each fitted with rock-salt CdO "
         "(empty: no fragment test)")
     fragment_radius: float = _f(3.0, "Å", 1.0, 15.0, "FDMNES radius of the fragments (the paper: 3 Å)")
