@@ -74,13 +74,9 @@ def _save(fig, stem: str, ctx: FigureContext) -> list[Path]:
 
 
 def _kweight(g: Group, default: int = 2) -> int:
-    for obj, key in ((g.get("kwchi"), "kweight"), (g, "kweight"), (g.get("fit"), "kweight")):
-        if obj is not None and key in obj.attrs:
-            try:
-                return int(round(float(obj.attrs[key])))
-            except (TypeError, ValueError):
-                pass
-    return default
+    """k weight of a spectrum's stored k^w χ (``kwchi`` attr ``kweight``)."""
+    return int(round(float(g["kwchi"].attrs["kweight"]))) if "kwchi" in g and "kweight" in g["kwchi"].attrs \
+        else default
 
 
 def _ordered_spectra(f: File) -> list[tuple[str, str]]:
@@ -229,8 +225,6 @@ def fig1c_wavelet(f: File, ctx: FigureContext) -> list[Path]:
         k, r, mod = layout.array(wg, "k"), layout.array(wg, "r"), layout.array(wg, "modulus")
         if k is None or r is None or mod is None or mod.ndim != 2:
             continue
-        if mod.shape == (k.size, r.size) and mod.shape != (r.size, k.size):
-            mod = mod.T
         if mod.shape != (r.size, k.size):
             continue
         data.append((name, role, k, r, mod, decode(wg.attrs.get("kind", "")), wg.attrs.get("kweight", None)))
@@ -316,7 +310,7 @@ def fig2a_fits(f: File, ctx: FigureContext) -> list[Path]:
             notes.append(f"{name}: fit/{{k, data, model}} missing or of different shapes")
             continue
         space, x, y, m, feff, lim = _fit_space(fg, g)
-        data.append((name, role, space, x, y, m, feff, _kweight(g), lim))
+        data.append((name, role, space, x, y, m, feff, int(fg.attrs.get("kweight", _kweight(g))), lim))
     if not data:
         raise SkipFigure("no /exafs/<sample>/fit/{k, data, model}" + (f" ({'; '.join(notes)})" if notes else ""))
     col = _colours(f)

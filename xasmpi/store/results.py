@@ -174,8 +174,9 @@ def summarize(path: str | os.PathLike) -> dict:
             ok = status == 1
             paths: dict = {}
             fitted = [_s(p) for p in g["fit"].attrs.get("paths", [])] if "fit" in g else []
-            if rep is not None:
-                mean, sd = layout.mean_sd(rep.values)
+            if rep is not None:  # the fit stage's statistics (stats/), else the same computation here
+                st = layout.read_stats(g)
+                mean, sd = (st.mean, st.sd) if st is not None and st.names == rep.names else layout.mean_sd(rep.values)
                 for n, m, e in zip(rep.names, mean, sd):
                     pth, par = layout.split_column(n)
                     if par == "de0" and fitted and pth not in fitted:
