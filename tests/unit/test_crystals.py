@@ -59,7 +59,7 @@ def test_table_rows_cite_their_source_and_the_paper_distances():
 
 def test_every_builder_uses_the_table():
     """feff.crystal, clusters.bulk_crystal and the demo's shells all come from the one table."""
-    from xasmpi.demo.generate import FEFF_STRUCTURES, MATCH_TOL, REFERENCE_SHELLS
+    from xasmpi.demo.generate import FEFF_STRUCTURES, MATCH_TOL, REFERENCE_SHELLS, SAMPLE_SHELLS
     from xasmpi.exafs import feff
     from xasmpi.xanes.clusters import DEFAULT_A, DEFAULT_C, bulk_crystal
 
@@ -70,8 +70,8 @@ def test_every_builder_uses_the_table():
         a, b = bulk_crystal(lat), crystal(x.name, cubic=True)
         np.testing.assert_array_equal(a.positions, b.positions)
         np.testing.assert_array_equal(a.cell[:], b.cell[:])
-    # the demo's hand-written bulk shells are shells of its FEFF crystals
-    for spectrum, shells in REFERENCE_SHELLS.items():
+    # the demo's hand-written bulk shells (r_bulk) are shells of its FEFF crystals
+    for spectrum, shells in {**REFERENCE_SHELLS, **SAMPLE_SHELLS}.items():
         for sh in shells:
             table = SHELLS[FEFF_STRUCTURES[sh.structure]]
             assert any(el == sh.scatterer and abs(r - sh.r_bulk) <= MATCH_TOL / 10 for el, _, r in table), sh
