@@ -234,3 +234,25 @@ def test_cli_cluster_build_inp_like(tmp_path, capsys):
     assert rep["formula"] == "Cd37S20O54" and rep["model"] == "inp-like" and rep["chemistry"]["passed"]
     assert rep["c2v_deviation"] < 1e-9
     assert len(read_model(out)) == 111
+
+
+def test_coordination_shells_of_rock_salt_cdo_and_zinc_blende_cds():
+    """The Fig. S3 shells: rock-salt CdO (a = 4.695 Å) has 6 O at a/2, 12 Cd at a/√2, 8 O at a·√3/2
+    (the xaslib README's 2.348, 3.320, 4.067 Å); zinc-blende CdS 4 S at a·√3/4, 12 Cd at a/√2."""
+    from xasmpi.xanes.clusters import coordination_shells
+
+    a = 4.695
+    cdo = bulk_crystal("rocksalt", a=a, anion="O")
+    sh = coordination_shells(cdo, cdo.get_chemical_symbols().index("Cd"), 3)
+    assert [s.elements for s in sh] == [{"O": 6}, {"Cd": 12}, {"O": 8}]
+    assert [s.distance for s in sh] == pytest.approx([a / 2, a / np.sqrt(2), a * np.sqrt(3) / 2], abs=1e-6)
+    assert [s.atoms_within for s in sh] == [7, 19, 27]
+    # each radius lies between its shell and the next one (midpoint)
+    assert sh[0].radius == pytest.approx((a / 2 + a / np.sqrt(2)) / 2)
+    assert sh[2].radius == pytest.approx((a * np.sqrt(3) / 2 + a) / 2)
+    zb = bulk_crystal("zincblende", a=5.818)
+    s2 = coordination_shells(zb, zb.get_chemical_symbols().index("Cd"), 2)
+    assert [s.elements for s in s2] == [{"S": 4}, {"Cd": 12}]
+    assert s2[0].distance == pytest.approx(5.818 * np.sqrt(3) / 4, abs=1e-6)
+    with pytest.raises(InputError):
+        coordination_shells(zb, 0, 0)

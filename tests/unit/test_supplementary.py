@@ -188,3 +188,26 @@ def test_fdmnes_calculations_planned(tmp_path):
     assert [c[1] for c in calcs.values()] == [3.0, 3.0, 3.0, 4.5, 3.0]
     formulas = [cluster(a, absorber_index=0, radius=r).get_chemical_formula() for a, r, _ in calcs.values()]
     assert formulas == ["CdS4", "CdS6", "CdO6", "Cd13S5", "CdS4"]
+
+
+def test_fig_s3_calculations_planned_after_the_others_and_refused_half_given(tmp_path):
+    """cdo_shells = 3: CdO at the radii enclosing 1, 2, 3 shells (CdO6, Cd13O6, Cd13O14), after the
+    fragment/bulk calculations (their task indices do not move); cdo_shells without cdo_spectrum
+    is refused."""
+    from xasmpi.errors import ConfigError
+    from xasmpi.exafs.feff import cluster
+    from xasmpi.stages.supplementary import _check, calculations
+
+    text = _job(tmp_path).read_text().replace(
+        "fragments = []                  # no FDMNES here (tests/mpi/test_supplementary.py runs it)",
+        'fragments = ["zincblende"]\ncdo_shells = 3\ncdo_spectrum = "CdO_01"')
+    (tmp_path / "f.toml").write_text(text)
+    calcs = calculations(load_job(tmp_path / "f.toml"))
+    assert list(calcs) == ["CdS-zincblende-3A", "CdO-rocksalt-3A", "CdO-rocksalt-1shell", "CdO-rocksalt-2shells",
+                           "CdO-rocksalt-3shells"]
+    formulas = [cluster(a, absorber_index=a.get_chemical_symbols().index("Cd"), radius=r).get_chemical_formula()
+                for a, r, _ in list(calcs.values())[2:]]
+    assert formulas == ["CdO6", "Cd13O6", "Cd13O14"]
+    (tmp_path / "g.toml").write_text(text.replace('cdo_spectrum = "CdO_01"', ""))
+    with pytest.raises(ConfigError, match="supplementary.cdo_spectrum"):
+        _check(load_job(tmp_path / "g.toml"))

@@ -1,4 +1,4 @@
-"""The paper's supplementary items in the report: Table S1, Fig. S1, S2, S4–S6 and S8.
+"""The paper's supplementary items in the report: Table S1, Fig. S1, S2, S3, S4–S6 and S8.
 
 Each ``fig_s*`` function takes an open results file and a
 :class:`~xasmpi.report.figures.FigureContext`, writes the figure (every format of the context)
@@ -35,7 +35,7 @@ from xasmpi.store import layout  # noqa: E402
 from xasmpi.store.layout import File, spectrum_names, spectrum_role  # noqa: E402
 
 __all__ = ["SUPPLEMENTARY", "S1_KRANGE", "s1_comparison", "table_s1", "fig_s1_paths", "fig_s2_xanes_evolution",
-           "fig_s4_s6_fragments", "fig_s8_bulk_fdmnes"]
+           "fig_s3_cdo_shells", "fig_s4_s6_fragments", "fig_s8_bulk_fdmnes"]
 
 #: k range (Å⁻¹) of the Fig. S1 normalisation and agreement numbers (the paper's 4–12 Å⁻¹)
 S1_KRANGE = (4.0, 12.0)
@@ -282,6 +282,50 @@ def fig_s2_xanes_evolution(f: File, ctx: FigureContext) -> list[Path]:
 
 
 # ----------------------------------------------------------------------------- Fig. S4–S6
+def fig_s3_cdo_shells(f: File, ctx: FigureContext) -> list[Path]:
+    """Fig. S3: FDMNES of rock-salt CdO with 1, 2, ... coordination shells against the measured CdO
+    (``/supplementary/s3``): the spectra offset by shell, and the R-factors against the data and
+    against the previous shell (the radius convergence)."""
+    g = f.get("supplementary/s3")
+    if g is None or not len(g):
+        raise SkipFigure("no /supplementary/s3 (stage 'supplementary' with [supplementary] cdo_shells, cdo_spectrum)")
+    calcs = sorted(g, key=lambda n: int(g[n].attrs["shells"]))
+    fig, (ax, rx) = plt.subplots(1, 2, figsize=(10.5, 5.6), gridspec_kw={"width_ratios": [2.2, 1]})
+    rows, ns, rs, cs = [], [], [], []
+    for k, name in enumerate(calcs):
+        h = g[name]
+        e = layout.array(h, "energy")
+        x = e - float(h.attrs["edge_measured"])
+        data, model = layout.array(h, "data"), layout.array(h, "model")
+        n = int(h.attrs["shells"])
+        els = ", ".join(f"{v} {el}" for el, v in json.loads(decode(h.attrs["elements"])).items())
+        off = 0.45 * k
+        ax.plot(x, data + off, color="black", lw=1.2, label=f"measured {decode(g.attrs['spectrum'])}" if k == 0 else None)
+        ax.plot(x, model + off, color=_COLOURS[k % len(_COLOURS)], lw=1.3, ls="--")
+        ax.text(x[-1], model[-1] + off + 0.05, f"{n} shell{'s' if n > 1 else ''} (+{els} at "
+                f"{float(h.attrs['distance']):.2f} Å; {int(h.attrs['atoms_within'])} atoms)",
+                ha="right", va="bottom", fontsize=7)
+        ns.append(n)
+        rs.append(float(h.attrs["r_factor"]))
+        cs.append(float(h.attrs["convergence_r"]))
+        rows += [[n, e[q], data[q], model[q]] for q in range(e.size)]
+    ax.set_xlabel("E − E$_{edge}$ (eV)")
+    ax.set_ylabel("normalised μ(E), offset by shell")
+    ax.legend(fontsize=8, frameon=False, loc="upper left")
+    rx.semilogy(ns, rs, "o-", color="black", label="vs measured")
+    rx.semilogy(ns[1:], cs[1:], "s--", color="tab:red", label="vs previous shell")
+    rx.set_xlabel("coordination shells in the cluster")
+    rx.set_ylabel("R-factor")
+    rx.set_xticks(ns)
+    rx.legend(fontsize=8, frameon=False)
+    _title(fig, "Fig. S3  Rock-salt CdO shell by shell (FDMNES, each with its calibrated shift, scale 1) vs the "
+           "measured CdO", ctx)
+    files = _save(fig, "figS3_cdo_shells", ctx)
+    files.append(_csv(ctx.out_dir / "figS3_cdo_shells.csv", ["shells", "energy_eV", "measured", "fdmnes"], rows,
+                      ctx.simulated))
+    return files
+
+
 def fig_s4_s6_fragments(f: File, ctx: FigureContext) -> list[Path]:
     """Fig. S4–S6: measured XANES as a weighted sum of a CdS crystal fragment and a CdO fragment
     (FDMNES within the fragment radius), one column per polymorph, one row per measured spectrum."""
@@ -383,6 +427,7 @@ SUPPLEMENTARY = [
     ("figS1", "Fig. S1 — extracted vs FEFF F(k), δ(k), λ(k) per path, ratio and difference", fig_s1_paths),
     ("figS2", "Fig. S2 — XANES evolution of the measured spectra, first derivatives, edge positions",
      fig_s2_xanes_evolution),
+    ("figS3", "Fig. S3 — rock-salt CdO shell by shell (FDMNES) vs the measured CdO", fig_s3_cdo_shells),
     ("figS4-S6", "Fig. S4–S6 — crystal-fragment test: CdS polymorph + CdO weighted sums", fig_s4_s6_fragments),
     ("figS8", "Fig. S8 — FDMNES on bulk CdS vs the measured bulk spectrum", fig_s8_bulk_fdmnes),
 ]

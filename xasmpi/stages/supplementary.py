@@ -8,6 +8,11 @@
   the path names a known structure the message gives the structure's value to set.
 * **Fig. S1** — a FEFF path (:func:`xasmpi.stages.reduce.feff_path`: same structure, scatterer,
   R and σ²_ref) beside every empirical path that has ``structure`` and ``scatterer``.
+* **Fig. S3** — rock-salt CdO with 1, 2, …, ``cdo_shells`` coordination shells
+  (:func:`xasmpi.xanes.clusters.coordination_shells`: the radius midway to the next shell), the
+  same FDMNES tasks as the fragments, each compared with ``cdo_spectrum`` by the physical rule
+  with its own calibrated shift; ``convergence_r`` between consecutive shells is the series'
+  radius convergence (:func:`_fig_s3`).
 * **Fig. S4–S6, S8** — FDMNES runs (dynamic queue, longest first, the xanes stage's own task
   function) of periodic crystals limited to ``fragment_radius`` around the absorber (CdS
   polymorphs and rock-salt CdO) and of bulk CdS at ``bulk_radius``; then the measured spectra
@@ -215,7 +220,21 @@ def calculations(job: Job) -> dict:
     if cal is not None and cal not in out:  # last: earlier task indices do not move
         out[cal] = (bulk_crystal(s.bulk, anion="S"), s.fragment_radius,
                     f"CdS {s.bulk} fragment (energy calibration of the fragments on the measured bulk)")
+    if s.cdo_shells:  # after the others: their task indices do not move
+        from xasmpi.xanes.clusters import coordination_shells
+
+        cdo = bulk_crystal("rocksalt", a=CRYSTALS[OXIDE].a, anion="O")
+        cd = cdo.get_chemical_symbols().index("Cd")
+        for sh in coordination_shells(cdo, cd, s.cdo_shells):
+            out[shell_name(sh.number)] = (cdo, round(sh.radius, 3),
+                                          f"CdO rock salt, {sh.number} shell(s): {sh.atoms_within} atoms within "
+                                          f"{sh.radius:.2f} Å (Fig. S3)")
     return out
+
+
+def shell_name(n: int) -> str:
+    """Name of the Fig. S3 calculation of rock-salt CdO with ``n`` coordination shells."""
+    return f"{OXIDE}-{n}shell" + ("s" if n > 1 else "")
 
 
 def calibration_name(s) -> str | None:
@@ -240,6 +259,11 @@ def _check(job: Job) -> None:
                           "for Fig. S8, or neither")
     if s.bulk_spectrum is not None and s.bulk_spectrum not in names:
         raise ConfigError(f"{job.source}: supplementary.bulk_spectrum: '{s.bulk_spectrum}' is not a spectrum name")
+    if (s.cdo_shells > 0) != (s.cdo_spectrum is not None):
+        raise ConfigError(f"{job.source}: supplementary.cdo_spectrum: give both 'cdo_shells' (> 0) and "
+                          "'cdo_spectrum' for Fig. S3, or neither")
+    if s.cdo_spectrum is not None and s.cdo_spectrum not in names:
+        raise ConfigError(f"{job.source}: supplementary.cdo_spectrum: '{s.cdo_spectrum}' is not a spectrum name")
 
 
 def measured_names(job: Job) -> list[str]:
@@ -304,7 +328,7 @@ def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
 
     sup = job.supplementary
     root = f.require_group("/supplementary")
-    for key in ("table_s1", "feff_paths", "fragments", "s8"):
+    for key in ("table_s1", "feff_paths", "fragments", "s8", "s3"):
         if key in root:
             del root[key]
     root.attrs["settings"] = json.dumps(dataclasses.asdict(sup))
@@ -377,7 +401,7 @@ def _finalize_xanes(job: Job, plan: StagePlan, f, root, str_t) -> None:
         else:
             log.warning("supplementary: %s has failed FDMNES runs (see /tasks/supplementary); left out", name)
     measured = {}
-    wanted = list(dict.fromkeys(measured_names(job) + ([sup.bulk_spectrum] if sup.bulk_spectrum else [])))
+    wanted = list(dict.fromkeys(measured_names(job) + [n for n in (sup.bulk_spectrum, sup.cdo_spectrum) if n]))
     for name in wanted:
         s = read_spec(job.spectrum(name))
         measured[name] = normalize(s.energy, s.mu, name=name)
@@ -397,6 +421,8 @@ def _finalize_xanes(job: Job, plan: StagePlan, f, root, str_t) -> None:
                         "gauss_fwhm": al.gauss_fwhm, "r_factor": al.r_factor, "window": list(window),
                         "settings": root[f"xanes/{bname}"].attrs["settings"],
                         "atoms_in_radius": int(root[f"xanes/{bname}"].attrs["atoms_in_radius"]),
+    if sup.cdo_shells:
+        _fig_s3(root, plan.extra["calcs"], sims, measured[sup.cdo_spectrum], sup, gauss[sup.cdo_spectrum], window)
                         "edge_measured": measured[sup.bulk_spectrum].e0})
         log.info("supplementary S8: %s vs %s, shift %+.2f eV, R = %.5f", bname, sup.bulk_spectrum, shift, al.r_factor)
     oxide = f"{OXIDE}-{sup.fragment_radius:g}A"
@@ -440,5 +466,57 @@ def _finalize_xanes(job: Job, plan: StagePlan, f, root, str_t) -> None:
                 "1")
             g.attrs.update({"r_factor": res.r_factor, "shift": sh, "lcf_shift": float(res.shifts[0]),
                             "gauss_fwhm": gauss[mname], "edge_measured": meas.e0})
+
+
+def _fig_s3(root, calcs: dict, sims: dict, meas, sup, gauss: float, window: tuple) -> None:
+    """Fig. S3: rock-salt CdO with 1..n coordination shells against the measured CdO spectrum.
+
+    Each calculation is compared by the physical rule (fixed resolution, scale 1) with its own
+    calibrated shift (FDMNES's energy origin moves with the radius); ``convergence_r`` is the
+    R-factor between the aligned model and the previous shell's, ``Σ (m_n − m_{n−1})² / Σ m_n²``
+    on the measured energies of the window: the radius convergence of the series.
+    """
+    from xasmpi.xanes.clusters import coordination_shells
+    from xasmpi.xanes.compare import align_fixed, aligned_on, calibrate_shift
+
+    g = root.create_group("s3")
+    g.attrs.update({"spectrum": sup.cdo_spectrum, "window": list(window), "gauss_fwhm": gauss,
+                    "rule": "normalised alike; FDMNES core-hole convolution + Gaussian resolution x E_edge; "
+                            "scale 1; one energy shift per calculation, calibrated on the measured CdO"})
+    prev, rows = None, []
+    any_calc = next(iter(v for k, v in calcs.items() if k.startswith(f"{OXIDE}-") and "shell" in k), None)
+    shells = coordination_shells(any_calc["atoms"], any_calc["sites"][0][0], sup.cdo_shells) if any_calc else []
+    for sh in shells:
+        name = shell_name(sh.number)
+        if name not in sims:
+            log.warning("supplementary S3: %s is not available (failed FDMNES runs)", name)
+            prev = None
+            continue
+        try:
+            shift = calibrate_shift(sims[name], meas, gauss_fwhm=gauss, window=window)
+            al = align_fixed(sims[name], meas, shift=shift, gauss_fwhm=gauss, window=window)
+        except XasmpiError as exc:
+            log.warning("supplementary S3: %s not compared: %s", name, exc)
+            prev = None
+            continue
+        model = aligned_on(sims[name], al, al.energy)
+        conv = float("nan") if prev is None else \
+            float(np.sum((model - np.interp(al.energy, *prev)) ** 2) / np.sum(model ** 2))
+        prev = (al.energy, model)
+        h = g.create_group(name)
+        _ds(h, "energy", al.energy, "eV")
+        _ds(h, "data", al.data, "1")
+        _ds(h, "model", al.model, "1")
+        h.attrs.update({"shells": sh.number, "radius": float(calcs[name]["settings"].radius),
+                        "distance": sh.distance, "atoms_within": sh.atoms_within,
+                        "elements": json.dumps(sh.elements), "shift": shift, "r_factor": al.r_factor,
+                        "convergence_r": conv, "edge_measured": meas.e0,
+                        "settings": json.dumps(calcs[name]["settings"].to_dict())})
+        rows.append((sh.number, al.r_factor, conv))
+        log.info("supplementary S3: CdO %d shell(s) (%d atoms, %.2f Å; shell at %.3f Å: %s) vs %s: shift %+.2f eV, "
+                 "R = %.5f, change from the previous shell R = %.5f", sh.number, sh.atoms_within, sh.radius,
+                 sh.distance, sh.elements, sup.cdo_spectrum, shift, al.r_factor, conv)
+    g.attrs["series"] = json.dumps([{"shells": n, "r_factor": r, "convergence_r": c} for n, r, c in rows])
+
             log.info("supplementary S4-S6 %s: %s %.3f±%.3f + %s %.3f±%.3f, R = %.5f", mname, cname, res.weights[0],
                      res.errors[0], oxide, res.weights[1], res.errors[1], res.r_factor)

@@ -602,6 +602,8 @@ TABLE: tuple[tuple[str, str], ...] = (
      '`names`, `weights`, `errors` (1σ), `energy` (eV), `data`, `model`, `components`; attrs `r_factor`, `shift`, `lcf_shift` (eV)'),
     ('`  s8/`',
      '`energy`, `data`, `model`; attrs `calculation`, `spectrum`, `shift`, `gauss_fwhm` (eV), `r_factor`, `settings`'),
+    ('`  s3/<calc>/`',
+     'Fig. S3, rock-salt CdO with n shells (`CdO-rocksalt-1shell`, `-2shells`, …): `energy`, `data`, `model`; attrs `shells`, `radius`, `distance` (Å), `atoms_within`, `elements` (JSON), `shift`, `r_factor`, `convergence_r` (vs the previous shell); group attrs `spectrum`, `series` (JSON), `rule`'),
     ('`/ranking/feff/<candidate>/`',
      'per unique absorber (rows): FEFF single-scattering paths `amp` (Å), `phase` (rad), `lam` (Å), `preal` (Å⁻¹) (max_paths × n_k), `reff` (Å), `degen`, `z` (scatterer, 0 = unused row); `index`, `weight` (symmetry weight); attr `formula`'),
     ('`/ranking/<dataset>/`',

@@ -783,3 +783,87 @@ def estimate_cost(atoms: Atoms, index: int, radius: float) -> float:
     """
     i = neighbor_list("i", atoms, radius)
     return float((np.count_nonzero(i == index) + 1) ** 3)
+
+
+@dataclass(frozen=True)
+class CoordinationShell:
+    """One coordination shell around an absorber (see :func:`coordination_shells`).
+
+    Attributes
+    ----------
+    number : int
+        1 for the nearest shell.
+    distance : float
+        Mean distance of the shell's atoms from the absorber (Å).
+    count : int
+        Atoms in the shell.
+    elements : dict
+        Element -> atoms of that element in the shell.
+    radius : float
+        Cluster radius (Å) that includes this shell and every nearer one but no farther atom:
+        the midpoint between this shell's farthest atom and the next shell's nearest.
+    atoms_within : int
+        Atoms within ``radius``, the absorber included.
+    """
+
+    number: int
+    distance: float
+    count: int
+    elements: dict
+    radius: float
+    atoms_within: int
+
+
+def coordination_shells(atoms: Atoms, index: int, n: int, *, tol: float = 0.05) -> list[CoordinationShell]:
+    """The first ``n`` coordination shells around atom ``index`` and the radius enclosing each.
+
+    A shell is a run of neighbour distances with gaps ≤ ``tol`` (Å) between consecutive ones
+    (periodic images count when ``atoms.pbc`` is set).  Used for shell-by-shell FDMNES series
+    (the paper's Fig. S3: rock-salt CdO with 1, 2, ... shells around the absorbing Cd).
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Crystal (periodic) or cluster.
+    index : int
+        Absorber index.
+    n : int
+        Number of shells (>= 1).
+    tol : float
+        Largest distance gap (Å) within one shell.
+
+    Returns
+    -------
+    list of CoordinationShell
+
+    Raises
+    ------
+    InputError
+        ``n < 1``, or the structure has fewer than ``n + 1`` shells around the absorber.
+    """
+    from xasmpi.exafs.feff import cluster
+
+    if n < 1:
+        raise InputError(f"coordination shells: n = {n} must be >= 1")
+    reach = 3.0
+    while True:
+        c = cluster(atoms, absorber_index=index, radius=reach)
+        d = np.linalg.norm(c.positions[1:], axis=1)
+        sym = np.array(c.get_chemical_symbols()[1:])
+        cuts = np.flatnonzero(np.diff(d) > tol) + 1  # first index of every shell after the first
+        if cuts.size >= n or not atoms.pbc.any() or reach > 40.0:
+            break
+        reach *= 1.5
+    if cuts.size < n:
+        raise InputError(f"coordination shells: only {cuts.size} complete shell(s) around atom {index} "
+                         f"(asked {n})")
+    bounds = np.concatenate([[0], cuts])
+    out = []
+    for k in range(n):
+        lo, hi = bounds[k], bounds[k + 1]
+        els: dict = {}
+        for s in sym[lo:hi]:
+            els[str(s)] = els.get(str(s), 0) + 1
+        out.append(CoordinationShell(number=k + 1, distance=float(d[lo:hi].mean()), count=int(hi - lo),
+                                     elements=els, radius=float((d[hi - 1] + d[hi]) / 2), atoms_within=int(hi + 1)))
+    return out
