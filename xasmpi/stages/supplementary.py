@@ -421,10 +421,10 @@ def _finalize_xanes(job: Job, plan: StagePlan, f, root, str_t) -> None:
                         "gauss_fwhm": al.gauss_fwhm, "r_factor": al.r_factor, "window": list(window),
                         "settings": root[f"xanes/{bname}"].attrs["settings"],
                         "atoms_in_radius": int(root[f"xanes/{bname}"].attrs["atoms_in_radius"]),
-    if sup.cdo_shells:
-        _fig_s3(root, plan.extra["calcs"], sims, measured[sup.cdo_spectrum], sup, gauss[sup.cdo_spectrum], window)
                         "edge_measured": measured[sup.bulk_spectrum].e0})
         log.info("supplementary S8: %s vs %s, shift %+.2f eV, R = %.5f", bname, sup.bulk_spectrum, shift, al.r_factor)
+    if sup.cdo_shells:
+        _fig_s3(root, plan.extra["calcs"], sims, measured[sup.cdo_spectrum], sup, gauss[sup.cdo_spectrum], window)
     oxide = f"{OXIDE}-{sup.fragment_radius:g}A"
     if not sup.fragments or oxide not in sims:
         return
@@ -466,6 +466,8 @@ def _finalize_xanes(job: Job, plan: StagePlan, f, root, str_t) -> None:
                 "1")
             g.attrs.update({"r_factor": res.r_factor, "shift": sh, "lcf_shift": float(res.shifts[0]),
                             "gauss_fwhm": gauss[mname], "edge_measured": meas.e0})
+            log.info("supplementary S4-S6 %s: %s %.3f±%.3f + %s %.3f±%.3f, R = %.5f", mname, cname, res.weights[0],
+                     res.errors[0], oxide, res.weights[1], res.errors[1], res.r_factor)
 
 
 def _fig_s3(root, calcs: dict, sims: dict, meas, sup, gauss: float, window: tuple) -> None:
@@ -518,5 +520,3 @@ def _fig_s3(root, calcs: dict, sims: dict, meas, sup, gauss: float, window: tupl
                  sh.distance, sh.elements, sup.cdo_spectrum, shift, al.r_factor, conv)
     g.attrs["series"] = json.dumps([{"shells": n, "r_factor": r, "convergence_r": c} for n, r, c in rows])
 
-            log.info("supplementary S4-S6 %s: %s %.3f±%.3f + %s %.3f±%.3f, R = %.5f", mname, cname, res.weights[0],
-                     res.errors[0], oxide, res.weights[1], res.errors[1], res.r_factor)
