@@ -65,8 +65,8 @@ class TaskResult:
 class StagePlan:
     """Everything the driver needs to run one stage's tasks.
 
-    ``run_batch(tasks, context) -> list[TaskResult]`` must be a module-level function (it
-    runs on every rank).  ``batch`` > 1 groups consecutive task indices into fixed global
+    ``run_batch(tasks, context) -> list[TaskResult]`` is a module-level function (it runs on
+    every rank); the campaign sets it from the stage's registry entry (``Stage.run``).  ``batch`` > 1 groups consecutive task indices into fixed global
     chunks that are always computed together, so results never depend on the rank count.
     """
 

@@ -155,7 +155,7 @@ def plan(job: Job, cache: dict) -> StagePlan:
     fields = {"params": Field((ncol,), "f8"), "ssr": Field((), "f8", {"units": "fit space"}),
               "ssr_k2": Field((), "f8", {"units": "Å^-4"}), "converged": Field((), "i1"),
               "generations": Field((), "i4")}
-    return StagePlan(stage="fit", tasks=tasks, fields=fields, groups=groups, run_batch=run_batch, context=ctx,
+    return StagePlan(stage="fit", tasks=tasks, fields=fields, groups=groups, context=ctx,
                      schedule="block", batch=f.chunk, owned=tuple(groups), extra={"best": best})
 
 

@@ -85,7 +85,7 @@ def plan(job: Job, cache: dict) -> StagePlan:
               "z": Field((mp,), "i8", {"units": "1", "what": "atomic number of the scatterer (0: unused row)"})}
     ctx = {"structures": structures, "radius": r.feff_radius, "rmax_path": r.rmax_path, "version": r.feff_version,
            "max_paths": mp, "work": str(Path(str(job.job.output) + ".work") / "rank")}
-    return StagePlan(stage="rank", tasks=tasks, fields=fields, groups=groups, run_batch=run_batch, context=ctx,
+    return StagePlan(stage="rank", tasks=tasks, fields=fields, groups=groups, context=ctx,
                      schedule="dynamic", batch=1, owned=("/ranking",), extra=extra)
 
 

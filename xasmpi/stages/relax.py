@@ -73,7 +73,7 @@ def plan(job: Job, cache: dict) -> StagePlan:
               "fmax": Field((), "f8", {"units": "eV/Å"}), "steps": Field((), "f8"),
               "converged": Field((), "f8")}
     ctx = {"settings": st, "work": str(_work(job)), "n_max": n_max}
-    return StagePlan(stage="relax", tasks=tasks, fields=fields, groups=groups, run_batch=run_batch,
+    return StagePlan(stage="relax", tasks=tasks, fields=fields, groups=groups,
                      context=ctx, schedule="dynamic", batch=1, owned=tuple(groups),
                      extra={"structures": structures})
 

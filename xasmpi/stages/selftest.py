@@ -28,7 +28,7 @@ def plan(job: Job, cache: dict) -> StagePlan:
     ctx = {"seed": job.job.seed, "sleep": st.sleep, "fail": frozenset(st.fail), "command": st.command,
            "timeout": st.timeout, "values": st.values}
     return StagePlan(stage="selftest", tasks=tasks, fields={"values": Field((st.values,), "f8", {"units": "1"})},
-                     groups={GROUP: st.tasks}, run_batch=run_batch, context=ctx, schedule=st.schedule,
+                     groups={GROUP: st.tasks}, context=ctx, schedule=st.schedule,
                      batch=1, owned=(GROUP,))
 
 

@@ -313,12 +313,10 @@ def plan(job: Job, cache: dict) -> StagePlan:
                      len(sites), st.mode)
         ctx = {"binary": str(binary), "timeout": xj.xanes.timeout, "grid": grid,
                "work": str(Path(str(job.job.output) + ".work") / "supplementary")}
-    from xasmpi.stages.xanes import run_batch
-
     fields = {"mu": Field((ctx["grid"].size,) if ctx else (1,), "f8", {"units": "1"}),
               "epsii": Field((), "f8", {"units": "eV", "what": "FDMNES Epsii (initial-state energy) of the run"})}
     return StagePlan(stage="supplementary", tasks=tasks, fields=fields if tasks else {}, groups=groups,
-                     run_batch=run_batch if tasks else None, context=ctx, schedule="dynamic", batch=1,
+                     context=ctx, schedule="dynamic", batch=1,
                      owned=("/supplementary",), extra=extra)
 
 

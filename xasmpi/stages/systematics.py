@@ -231,7 +231,7 @@ def plan(job: Job, cache: dict) -> StagePlan:
     fields = {"params": Field((len(cols),), "f8"), "ssr_k2": Field((), "f8", {"units": "Å^-4"}),
               "rfactor": Field((), "f8")}
     log.info("systematics: %d variations x %d sample(s) = %d refits", len(vs), len(names), len(tasks))
-    return StagePlan(stage="systematics", tasks=tasks, fields=fields, groups=groups, run_batch=run_batch,
+    return StagePlan(stage="systematics", tasks=tasks, fields=fields, groups=groups,
                      context=ctx, schedule="dynamic", batch=1, owned=tuple(groups),
                      extra={"variations": vs, "columns": cols})
 

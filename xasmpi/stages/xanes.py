@@ -92,7 +92,7 @@ def plan(job: Job, cache: dict) -> StagePlan:
     work = Path(str(job.job.output) + ".work") / "xanes"
     ctx = {"binary": str(binary), "timeout": st.timeout, "grid": grid, "work": str(work)}
     return StagePlan(stage="xanes", tasks=tasks, fields=fields(grid),
-                     groups=groups, run_batch=run_batch, context=ctx, schedule="dynamic", batch=1,
+                     groups=groups, context=ctx, schedule="dynamic", batch=1,
                      owned=tuple(f"/xanes/{c}" for c in extra["candidates"]), extra=extra)
 
 

@@ -129,7 +129,7 @@ def plan(job: Job, cache: dict) -> StagePlan:
         ctx = {"binary": str(binary), "timeout": x.timeout, "grid": grid,
                "work": str(Path(str(job.job.output) + ".work") / "xanes")}
     return StagePlan(stage="xanes_fdm", tasks=tasks, fields=xanes.fields(grid) if tasks else {}, groups=groups,
-                     run_batch=xanes.run_batch if tasks else None, context=ctx, schedule="dynamic", batch=1,
+                     context=ctx, schedule="dynamic", batch=1,
                      owned=tuple(f"/xanes/{c}/fdm" for c in chosen),
                      extra={"candidates": info, "chosen": chosen, "grid": grid})
 
