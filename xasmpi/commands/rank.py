@@ -152,7 +152,8 @@ def figure(ranking: dict, out: Path, *, formats=("png", "pdf"), simulated: bool 
 
 def run(args) -> int:
     from xasmpi.errors import ResultsError
-    from xasmpi.store.results import open_results, read_ranking
+    from xasmpi.store.layout import read_ranking
+    from xasmpi.store.results import open_results
 
     target = Path(args.target)
     if target.suffix == ".toml":

@@ -123,7 +123,7 @@ def ranking_items(f, ctx, *, recoverable=(Exception,)) -> dict:
     """
     from xasmpi.commands import compare as C
     from xasmpi.commands import rank as R
-    from xasmpi.store.results import read_ranking
+    from xasmpi.store.layout import read_ranking
 
     out = {"written": [], "figures": [], "skipped": [], "markdown": ""}
     md = []

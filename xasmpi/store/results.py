@@ -17,7 +17,7 @@ from xasmpi.store import layout
 from xasmpi.store.layout import LAYOUT_VERSION
 
 __all__ = ["LAYOUT_VERSION", "open_results", "warnings_for", "parameter_uncertainties", "angle_systematic",
-           "read_uncertainty", "summarize", "read_replicate_columns", "read_ranking"]
+           "read_uncertainty", "summarize", "read_replicate_columns"]
 
 
 def open_results(path: str | os.PathLike) -> h5py.File:
@@ -277,43 +277,3 @@ def read_replicate_columns(
     if not rep.ok.any():
         raise ResultsError(f"{path}: sample '{sample}' has no successful replicate (status == 1)")
     return {c: rep.column(c) for c in columns}, int(rep.status.size), sample
-
-
-def read_ranking(f: h5py.File) -> dict:
-    """The ``/ranking`` group of the rank stage as plain data (``{}`` when absent).
-
-    Returns ``{dataset: {"candidate": [...best first], "formula", "posterior", "log_evidence",
-    ["mass", "mass_log_likelihood"], "terms": {term: {column: [...]}}, "winner", "runner_up",
-    "margin", "fits": {candidate: {names, params, stderr, bounds, x, data, model, shells,
-    consistency: [(quantity, value, mean, total_sd, z, p)]}}, "xanes": {candidate: {energy, data,
-    model}}}}`` (the XANES overlay from the candidate comparison, when it exists).
-    """
-    g = f.get("ranking")
-    if g is None:
-        return {}
-    out = {}
-    for ds in g:
-        if ds == "feff":
-            continue
-        d = g[ds]
-        row = {"candidate": [_s(c) for c in d["candidate"][()]], "formula": [_s(c) for c in d["formula"][()]],
-               "winner": _s(d.attrs["winner"]), "runner_up": _s(d.attrs.get("runner_up", "")),
-               "margin": float(d.attrs["margin"]), "terms": {}, "fits": {}}
-        for key in ("posterior", "log_evidence", "mass", "mass_log_likelihood"):
-            if key in d:
-                row[key] = d[key][()].tolist()
-        for t in ("exafs", "xanes", "exafs_empirical"):
-            if t in d:
-                row["terms"][t] = {k: d[t][k][()].tolist() for k in d[t]}
-        for c, cg in (d["fits"].items() if "fits" in d else ()):
-            fit = {k: cg[k][()] for k in ("params", "stderr", "bounds", "x", "data", "model")}
-            fit["names"] = [_s(n) for n in cg["names"][()]]
-            fit["shells"] = json.loads(cg.attrs.get("shells", "[]"))
-            q = [_s(n) for n in cg["consistency_quantity"][()]] if "consistency_quantity" in cg else []
-            fit["consistency"] = [(n, *map(float, v)) for n, v in zip(q, cg["consistency"][()])] if q else []
-            row["fits"][c] = fit
-        al = f.get(f"xanes/comparison/{ds}/aligned")
-        row["xanes"] = {c: {k: al[c][k][()] for k in ("energy", "data", "model")}
-                        for c in row["candidate"] if al is not None and c in al}
-        out[ds] = row
-    return out
