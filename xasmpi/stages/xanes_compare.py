@@ -1,5 +1,8 @@
 """Comparison of simulated candidates with measured XANES (rank 0, after the FDMNES tasks).
 
+Not a stage (it is not in :data:`xasmpi.stages.STAGES`): the comparison step that the ``xanes``
+and ``xanes_fdm`` stages' ``finalize`` run; it has no tasks, seeds or fingerprint of its own.
+
 Measured and simulated spectra are normalised the same way (:func:`xasmpi.xanes.compare.normalize`);
 with ``[xanes] compare = "physical"`` (default) every candidate is broadened by the fixed beamline
 resolution (on top of FDMNES's tabulated core-hole width), kept at scale 1 and shifted by the one
