@@ -128,9 +128,9 @@ def figure(data: dict, a: str, b: str, shifts, wdiff, out: Path, formats) -> lis
         fig.colorbar(im, ax=ax)
     if data.get("simulated"):
         fig.suptitle("SIMULATED DATA", color="r")
-    from xasmpi.report.figures import FigureContext, _save
+    from xasmpi.report.figures import FigureContext, save_figure
 
-    return _save(fig, f"compare_{a}_{b}", FigureContext(Path(out), tuple(formats), dpi=120))
+    return save_figure(fig, f"compare_{a}_{b}", FigureContext(Path(out), tuple(formats), dpi=120))
 
 
 def model_from_file(f, sample: str):

@@ -145,9 +145,9 @@ def figure(ranking: dict, out: Path, *, formats=("png", "pdf"), simulated: bool 
             ax.set_axis_off()
     if simulated:
         fig.suptitle("SIMULATED DATA", color="r")
-    from xasmpi.report.figures import FigureContext, _save
+    from xasmpi.report.figures import FigureContext, save_figure
 
-    return _save(fig, "ranking", FigureContext(Path(out), tuple(formats), dpi=120))
+    return save_figure(fig, "ranking", FigureContext(Path(out), tuple(formats), dpi=120))
 
 
 def run(args) -> int:

@@ -23,10 +23,10 @@ from xasmpi.report.tables import SIMULATED_LABEL, decode  # noqa: E402
 from xasmpi.store import layout  # noqa: E402
 from xasmpi.store.layout import File, Group, is_group, spectrum_names, spectrum_role  # noqa: E402
 
-__all__ = ["FigureContext", "SkipFigure", "FIGURES", "TETRAHEDRAL_DEG"]
+__all__ = ["FigureContext", "SkipFigure", "FIGURES", "TETRAHEDRAL_DEG", "COLOURS", "figure_title", "save_figure"]
 
 TETRAHEDRAL_DEG = float(np.degrees(np.arccos(-1.0 / 3.0)))  # 109.47°
-_COLOURS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+COLOURS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 
 
 class SkipFigure(Exception):
@@ -55,14 +55,14 @@ class FigureContext:
     simulated: bool = False
 
 
-def _title(fig, text: str, ctx: FigureContext) -> None:
+def figure_title(fig, text: str, ctx: FigureContext) -> None:
     if ctx.simulated:
         fig.suptitle(f"{text}\n[{SIMULATED_LABEL}]", fontsize=11, color="firebrick")
     else:
         fig.suptitle(text, fontsize=11)
 
 
-def _save(fig, stem: str, ctx: FigureContext) -> list[Path]:
+def save_figure(fig, stem: str, ctx: FigureContext) -> list[Path]:
     out = []
     fig.tight_layout()
     for fmt in ctx.formats:
@@ -89,7 +89,7 @@ def _ordered_spectra(f: File) -> list[tuple[str, str]]:
 
 
 def _colour_map(names: list[str], roles: dict[str, str]) -> dict[str, str]:
-    cyc = itertools.cycle(_COLOURS)
+    cyc = itertools.cycle(COLOURS)
     out = {}
     greys = itertools.cycle(["black", "dimgrey", "grey"])
     for n in names:
@@ -137,8 +137,8 @@ def fig1a_chik(f: File, ctx: FigureContext) -> list[Path]:
     ax.set_xlabel(r"$k$ (Å$^{-1}$)")
     ax.set_ylabel(r"$k^2\chi(k)$ (Å$^{-2}$), offset")
     ax.set_ylim(-step * 0.8, (len(data) - 0.2) * step)
-    _title(fig, "Fig. 1a  EXAFS $k^2\\chi(k)$", ctx)
-    return _save(fig, "fig1a_k2chi", ctx)
+    figure_title(fig, "Fig. 1a  EXAFS $k^2\\chi(k)$", ctx)
+    return save_figure(fig, "fig1a_k2chi", ctx)
 
 
 def _fit_windows(f: File) -> tuple[tuple[float, float] | None, list[tuple[str, float, float]]]:
@@ -210,8 +210,8 @@ def fig1b_chir(f: File, ctx: FigureContext) -> list[Path]:
         ins.set_title(f"{zoom[0]} window {lo:g}–{hi:g} Å", fontsize=8)
         ins.set_xlabel("R (Å)", fontsize=7, labelpad=1)
         ins.tick_params(labelsize=7)
-    _title(fig, "Fig. 1b  Fourier-transform magnitude and the job's R windows", ctx)
-    return _save(fig, "fig1b_chir", ctx)
+    figure_title(fig, "Fig. 1b  Fourier-transform magnitude and the job's R windows", ctx)
+    return save_figure(fig, "fig1b_chir", ctx)
 
 
 def fig1c_wavelet(f: File, ctx: FigureContext) -> list[Path]:
@@ -246,8 +246,8 @@ def fig1c_wavelet(f: File, ctx: FigureContext) -> list[Path]:
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     kwtxt = f"$k^{{{int(data[0][6])}}}$-weighted" if data[0][6] is not None else ""
-    _title(fig, f"Fig. 1c  Wavelet transform modulus {kwtxt}".rstrip(), ctx)
-    return _save(fig, "fig1c_wavelet", ctx)
+    figure_title(fig, f"Fig. 1c  Wavelet transform modulus {kwtxt}".rstrip(), ctx)
+    return save_figure(fig, "fig1c_wavelet", ctx)
 
 
 # --------------------------------------------------------------------------------------
@@ -351,8 +351,8 @@ def fig2a_fits(f: File, ctx: FigureContext) -> list[Path]:
         ax.set_xlabel(r"$k$ (Å$^{-1}$)")
         ax.set_ylabel(rf"$k^{{{w}}}\chi(k)$ (Å$^{{-{w}}}$), offset")
     ax.set_ylim(-1.1 * amp, (len(data) - 1) * step + 1.45 * amp)
-    _title(fig, f"Fig. 2a  Model-free and FEFF-route fits in the fit space ({space})", ctx)
-    return _save(fig, "fig2a_fits", ctx)
+    figure_title(fig, f"Fig. 2a  Model-free and FEFF-route fits in the fit space ({space})", ctx)
+    return save_figure(fig, "fig2a_fits", ctx)
 
 
 def _hist_density(edges: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -433,10 +433,10 @@ def _true_n(f: File, sample: str, path: str) -> float | None:
 
 def _n_uncertainty(f: File, sample: str, path: str):
     """The N·S0² :class:`~xasmpi.exafs.uncertainty.ParamUncertainty` of a sample's path, or None."""
-    from xasmpi.report.tables import _uncertainties
+    from xasmpi.report.tables import uncertainties_by_column
 
     g = f.get(f"exafs/{sample}")
-    return None if g is None else _uncertainties(g).get((path, "n"))
+    return None if g is None else uncertainties_by_column(g).get((path, "n"))
 
 
 def fig2b_histograms(f: File, ctx: FigureContext) -> list[Path]:
@@ -486,8 +486,8 @@ def fig2b_histograms(f: File, ctx: FigureContext) -> list[Path]:
         ax.set_ylim(0, ax.get_ylim()[1] * (1.0 + 0.12 * max(1, len(ovl.get(p, {})))))
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
-    _title(fig, "Fig. 2b  Distributions of fitted $N S_0^2$ over replicate fits", ctx)
-    return _save(fig, "fig2b_n_histograms", ctx)
+    figure_title(fig, "Fig. 2b  Distributions of fitted $N S_0^2$ over replicate fits", ctx)
+    return save_figure(fig, "fig2b_n_histograms", ctx)
 
 
 # --------------------------------------------------------------------------------------
@@ -531,7 +531,7 @@ def fig3a_xanes_measured(f: File, ctx: FigureContext) -> list[Path]:
     ncol = len(groups)
     fig, axes = plt.subplots(2, ncol, figsize=(6.0 * ncol, 6.2), squeeze=False, sharex="col",
                              gridspec_kw={"height_ratios": [1.6, 1]})
-    cyc = {d[0]: c for d, c in zip(data, itertools.cycle(_COLOURS))}
+    cyc = {d[0]: c for d, c in zip(data, itertools.cycle(COLOURS))}
     for j, grp in enumerate(groups):
         top, bot = axes[0, j], axes[1, j]
         lo = min(edges_[i] for i in grp) - 30.0
@@ -553,8 +553,8 @@ def fig3a_xanes_measured(f: File, ctx: FigureContext) -> list[Path]:
         bot.set_xlabel("E (eV)")
         top.legend(loc="lower right", fontsize=8, frameon=False)
         top.set_title("dotted lines: edge = max of the first derivative", fontsize=8)
-    _title(fig, "Fig. 3a  Measured XANES and first derivatives", ctx)
-    return _save(fig, "fig3a_xanes_measured", ctx)
+    figure_title(fig, "Fig. 3a  Measured XANES and first derivatives", ctx)
+    return save_figure(fig, "fig3a_xanes_measured", ctx)
 
 
 def _candidates(f: File) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
@@ -577,7 +577,7 @@ def fig3b_xanes_candidates(f: File, ctx: FigureContext) -> list[Path]:
     if not data:
         raise SkipFigure("no /xanes/<candidate>/{energy, mu}")
     fig, ax = plt.subplots(figsize=(6.4, 1.6 + 0.9 * len(data)))
-    for i, ((name, formula, e, mu), c) in enumerate(zip(data, itertools.cycle(_COLOURS))):
+    for i, ((name, formula, e, mu), c) in enumerate(zip(data, itertools.cycle(COLOURS))):
         tail = mu[-max(3, mu.size // 10):]
         scale = float(np.mean(tail)) if np.mean(tail) > 0 else float(np.max(np.abs(mu)) or 1.0)
         ax.plot(e, mu / scale + 0.8 * i, color=c, lw=1.3)
@@ -586,8 +586,8 @@ def fig3b_xanes_candidates(f: File, ctx: FigureContext) -> list[Path]:
     ax.set_ylim(top=ax.get_ylim()[1] + 0.25)  # room for the labels
     ax.set_xlabel(r"$E - E_{\mathrm{edge}}$ (eV)")
     ax.set_ylabel(r"$\mu(E)$ / $\mu$(high-E end), offset")
-    _title(fig, "Fig. 3b  FDMNES-simulated XANES of candidate clusters", ctx)
-    return _save(fig, "fig3b_xanes_candidates", ctx)
+    figure_title(fig, "Fig. 3b  FDMNES-simulated XANES of candidate clusters", ctx)
+    return save_figure(fig, "fig3b_xanes_candidates", ctx)
 
 
 def fig3c_xanes_lcf(f: File, ctx: FigureContext) -> list[Path]:
@@ -616,8 +616,8 @@ def fig3c_xanes_lcf(f: File, ctx: FigureContext) -> list[Path]:
         ax.legend(loc="center right", fontsize=7, frameon=False)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
-    _title(fig, "Fig. 3c  Linear-combination fit with simulated candidates", ctx)
-    return _save(fig, "fig3c_xanes_lcf", ctx)
+    figure_title(fig, "Fig. 3c  Linear-combination fit with simulated candidates", ctx)
+    return save_figure(fig, "fig3c_xanes_lcf", ctx)
 
 
 # --------------------------------------------------------------------------------------
@@ -730,9 +730,9 @@ def fig4_angles(f: File, ctx: FigureContext) -> list[Path]:
         axk.set_title(f"{m}: by angle kind (solid core, dashed surface; Cd-S-Cd is what EXAFS measures)",
                       fontsize=9)
         axk.legend(loc="upper left", fontsize=6.5, frameon=False, ncol=2)
-    _title(fig, "Fig. 4  Bond-angle distributions in cluster models (core: centre bonded only to Cd/S; "
+    figure_title(fig, "Fig. 4  Bond-angle distributions in cluster models (core: centre bonded only to Cd/S; "
                 "surface: centre bonded to O)", ctx)
-    return _save(fig, "fig4_bond_angles", ctx)
+    return save_figure(fig, "fig4_bond_angles", ctx)
 
 
 #: (id, description, function) in report order

@@ -29,7 +29,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from xasmpi.report.figures import _COLOURS, FigureContext, SkipFigure, _save, _title  # noqa: E402
+from xasmpi.report.figures import COLOURS, FigureContext, SkipFigure, save_figure, figure_title  # noqa: E402
 from xasmpi.report.tables import SIMULATED_LABEL, Table, decode  # noqa: E402
 from xasmpi.store import layout  # noqa: E402
 from xasmpi.store.layout import File, spectrum_names, spectrum_role  # noqa: E402
@@ -192,9 +192,9 @@ def fig_s1_paths(f: File, ctx: FigureContext) -> list[Path]:
             a3.text(0.5, 0.5, "no λ(k)", ha="center", transform=a3.transAxes)
     for a in axes[-1]:
         a.set_xlabel("k (Å$^{-1}$)")
-    _title(fig, "Fig. S1  Extracted (empirical) vs FEFF amplitude F(k), phase δ(k) and mean free path λ(k); "
+    figure_title(fig, "Fig. S1  Extracted (empirical) vs FEFF amplitude F(k), phase δ(k) and mean free path λ(k); "
            f"s: least-squares scale over {lo:g}–{hi:g} Å$^{{-1}}$ (effective S0²)", ctx)
-    files = _save(fig, "figS1_paths", ctx)
+    files = save_figure(fig, "figS1_paths", ctx)
     rows = []
     for d in data:
         c = d["cmp"]
@@ -254,7 +254,7 @@ def fig_s2_xanes_evolution(f: File, ctx: FigureContext) -> list[Path]:
         grp = [d for d in data if d["edge_label"] == lab]
         e_ref = grp[0]["edge"]
         top, bot = axes[0, j], axes[1, j]
-        for i, (d, col) in enumerate(zip(grp, itertools.cycle(_COLOURS))):
+        for i, (d, col) in enumerate(zip(grp, itertools.cycle(COLOURS))):
             col = "black" if i == 0 else col
             x = d["energy"] - e_ref
             sel = (x >= -30) & (x <= 80)
@@ -272,9 +272,9 @@ def fig_s2_xanes_evolution(f: File, ctx: FigureContext) -> list[Path]:
         top.legend(fontsize=7, frameon=False, loc="lower right")
         bot.set_ylabel("dμ/dE (eV$^{-1}$)")
         bot.set_xlabel("E − E$_{edge}$(reference) (eV)")
-    _title(fig, "Fig. S2  XANES evolution of the measured spectra: normalised, first derivatives, "
+    figure_title(fig, "Fig. S2  XANES evolution of the measured spectra: normalised, first derivatives, "
            "edge = max of dμ/dE (dotted)", ctx)
-    files = _save(fig, "figS2_xanes_evolution", ctx)
+    files = save_figure(fig, "figS2_xanes_evolution", ctx)
     files.append(_csv(ctx.out_dir / "figS2_xanes_evolution.csv",
                       ["spectrum", "edge", "edge_energy_eV", "energy_eV", "energy_minus_reference_edge_eV", "norm",
                        "dnorm_dE_per_eV"], rows, ctx.simulated))
@@ -301,7 +301,7 @@ def fig_s3_cdo_shells(f: File, ctx: FigureContext) -> list[Path]:
         els = ", ".join(f"{v} {el}" for el, v in json.loads(decode(h.attrs["elements"])).items())
         off = 0.45 * k
         ax.plot(x, data + off, color="black", lw=1.2, label=f"measured {decode(g.attrs['spectrum'])}" if k == 0 else None)
-        ax.plot(x, model + off, color=_COLOURS[k % len(_COLOURS)], lw=1.3, ls="--")
+        ax.plot(x, model + off, color=COLOURS[k % len(COLOURS)], lw=1.3, ls="--")
         ax.text(x[-1], model[-1] + off + 0.05, f"{n} shell{'s' if n > 1 else ''} (+{els} at "
                 f"{float(h.attrs['distance']):.2f} Å; {int(h.attrs['atoms_within'])} atoms)",
                 ha="right", va="bottom", fontsize=7)
@@ -318,9 +318,9 @@ def fig_s3_cdo_shells(f: File, ctx: FigureContext) -> list[Path]:
     rx.set_ylabel("R-factor")
     rx.set_xticks(ns)
     rx.legend(fontsize=8, frameon=False)
-    _title(fig, "Fig. S3  Rock-salt CdO shell by shell (FDMNES, each with its calibrated shift, scale 1) vs the "
+    figure_title(fig, "Fig. S3  Rock-salt CdO shell by shell (FDMNES, each with its calibrated shift, scale 1) vs the "
            "measured CdO", ctx)
-    files = _save(fig, "figS3_cdo_shells", ctx)
+    files = save_figure(fig, "figS3_cdo_shells", ctx)
     files.append(_csv(ctx.out_dir / "figS3_cdo_shells.csv", ["shells", "energy_eV", "measured", "fdmnes"], rows,
                       ctx.simulated))
     return files
@@ -373,9 +373,9 @@ def fig_s4_s6_fragments(f: File, ctx: FigureContext) -> list[Path]:
             summary.append([m, lat, names[0], w[0], err[0], names[1], w[1], err[1], r,
                             float(h.attrs["shift"]) + float(h.attrs["lcf_shift"])])
     rad = st.get("fragment_radius", "?")
-    _title(fig, f"Fig. S4–S6  Crystal-fragment test: measured XANES = w·CdS(polymorph) + (1 − w)·CdO, each "
+    figure_title(fig, f"Fig. S4–S6  Crystal-fragment test: measured XANES = w·CdS(polymorph) + (1 − w)·CdO, each "
            f"FDMNES within {rad} Å of the absorber (weights ± 1σ)", ctx)
-    files = _save(fig, "figS4_S6_fragments", ctx)
+    files = save_figure(fig, "figS4_S6_fragments", ctx)
     files.append(_csv(ctx.out_dir / "figS4_S6_fragments.csv",
                       ["spectrum", "polymorph", "energy_eV", "data", "weighted_sum", "cds_component",
                        "cdo_component"], rows, ctx.simulated))
@@ -415,8 +415,8 @@ def fig_s8_bulk_fdmnes(f: File, ctx: FigureContext) -> list[Path]:
     ax.legend(fontsize=8, frameon=False, loc="center right")
     rx.set_ylabel("data − FDMNES")
     rx.set_xlabel("E − E$_{edge}$ (eV)")
-    _title(fig, "Fig. S8  FDMNES on bulk CdS vs the measured bulk spectrum", ctx)
-    files = _save(fig, "figS8_bulk_fdmnes", ctx)
+    figure_title(fig, "Fig. S8  FDMNES on bulk CdS vs the measured bulk spectrum", ctx)
+    files = save_figure(fig, "figS8_bulk_fdmnes", ctx)
     files.append(_csv(ctx.out_dir / "figS8_bulk_fdmnes.csv", ["energy_eV", "measured", "fdmnes"],
                       [[e[i], data[i], model[i]] for i in range(e.size)], ctx.simulated))
     return files

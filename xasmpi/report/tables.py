@@ -27,6 +27,7 @@ __all__ = [
     "Table",
     "decode",
     "sample_param_stats",
+    "uncertainties_by_column",
     "table1",
     "truth_table",
     "xanes_ranking_table",
@@ -217,7 +218,7 @@ def _attr_int(g, group: str, attr: str) -> int | None:
     return None if v is None else int(v)
 
 
-def _uncertainties(g) -> dict:
+def uncertainties_by_column(g) -> dict:
     """``{(path, par): ParamUncertainty}`` of a sample group (empty if it has no best fit)."""
     from xasmpi.store.results import parameter_uncertainties
 
@@ -243,7 +244,7 @@ def table1(f) -> Table:
         st = sample_param_stats(g)
         if st is None:
             continue
-        unc = _uncertainties(g)
+        unc = uncertainties_by_column(g)
         reps = layout.read_replicates(g)
         mode = reps.mode if reps is not None else ""
         fit = layout.read_fit(g)
@@ -311,7 +312,7 @@ def truth_table(f) -> Table:
             continue
         truth = layout.read_truth(g)
         st = sample_param_stats(g)
-        unc = _uncertainties(g)
+        unc = uncertainties_by_column(g)
         fit = layout.read_fit(g)
         best = fit.by_column() if fit is not None else {}
         for (p, par), true in truth.items():
