@@ -13,7 +13,6 @@ import logging
 import numpy as np
 
 from xasmpi.store import layout
-from xasmpi.store.h5 import write_dataset as _ds
 from xasmpi.config import Job, param_bounds
 from xasmpi.errors import ConfigError, InputError
 from xasmpi.stages import reduce as reduce_stage
@@ -183,34 +182,22 @@ def run_batch(tasks: list[Task], ctx: dict) -> list[TaskResult]:
 
 
 def _write_best(g, model, data, res, cols) -> None:
-    """The best fit of one sample under ``/exafs/<sample>/fit``."""
-    if "fit" in g:
-        del g["fit"]
-    b = g.create_group("fit")
+    """The best fit of one sample under ``/exafs/<sample>/fit`` (:func:`xasmpi.store.layout.write_fit`)."""
     kw = model.space.kweight
     k = model.k
-    b.attrs.update({"space": model.space.kind, "kmin": model.space.kmin, "kmax": model.space.kmax,
-                    "kweight": kw, "rmin": model.space.rmin, "rmax": model.space.rmax,
-                    "ssr": res.ssr, "ssr_k2": res.ssr_k2, "rfactor": res.rfactor, "redchi": res.redchi,
-                    "chi2": res.chi2, "n_idp": res.n_idp, "eps_k": res.eps_k, "method": res.method,
-                    "nfev": res.nfev, "paths": [p.name for p in model.paths],
-                    "e0_mode": model.de0_mode, "n_free": len(model.names),
-                    "de0_groups": json.dumps({p.name: model.de0_labels[model.de0_of_path[j]].lstrip("_") or "global"
-                                              for j, p in enumerate(model.paths)} if model.de0_mode != "none" else {}),
-                    "fixed": json.dumps({p.name: {"r": float(model.r[j].value)} for j, p in enumerate(model.paths)})})
-    layout.write_strings(b, "names", cols)
-    _ds(b, "params", res.params)
-    _ds(b, "stderr", res.stderr, what="Jacobian standard error scaled by sqrt(reduced chi2) with N_idp")
-    _ds(b, "bounds", model.bounds, what="lower/upper bounds of the free parameters")
-    _ds(b, "corr", res.correl)
-    _ds(b, "k", k, "Å^-1")
-    _ds(b, "data", data * k ** kw, f"Å^-{kw}", what="k^w chi(k) of the data")
-    _ds(b, "model", res.chi_model * k ** kw, f"Å^-{kw}", what="k^w chi(k) of the best model")
-    _ds(b, "model_paths", res.chi_paths * k ** kw, f"Å^-{kw}", what="k^w chi_j(k) per path")
-    op = model.operator
-    if model.space.kind == "q":
-        _ds(b, "data_q", op @ data, f"Å^-{kw}", what="Fourier-filtered k^w chi of the data (fit space)")
-        _ds(b, "model_q", op @ res.chi_model, f"Å^-{kw}")
+    de0_groups = ({p.name: model.de0_labels[model.de0_of_path[j]].lstrip("_") or "global"
+                   for j, p in enumerate(model.paths)} if model.de0_mode != "none" else {})
+    attrs = {"space": model.space.kind, "kmin": model.space.kmin, "kmax": model.space.kmax,
+             "kweight": kw, "rmin": model.space.rmin, "rmax": model.space.rmax,
+             "ssr": res.ssr, "ssr_k2": res.ssr_k2, "rfactor": res.rfactor, "redchi": res.redchi,
+             "chi2": res.chi2, "n_idp": res.n_idp, "eps_k": res.eps_k, "method": res.method,
+             "nfev": res.nfev, "e0_mode": model.de0_mode, "n_free": len(model.names),
+             "fixed": json.dumps({p.name: {"r": float(model.r[j].value)} for j, p in enumerate(model.paths)})}
+    op = model.operator if model.space.kind == "q" else None
+    layout.write_fit(g, layout.BestFit(
+        tuple(cols), res.params, res.stderr, model.bounds, tuple(p.name for p in model.paths), de0_groups, attrs,
+        corr=res.correl, k=k, data=data * k ** kw, model=res.chi_model * k ** kw, model_paths=res.chi_paths * k ** kw,
+        data_q=None if op is None else op @ data, model_q=None if op is None else op @ res.chi_model))
 
 
 def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:

@@ -164,7 +164,8 @@ def split_column(name: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class BestFit:
-    """The best fit of one sample as the report and summary read it (``/exafs/<s>/fit``).
+    """The best fit of one sample (``/exafs/<s>/fit``), as the fit stage writes it and the report,
+    summary and analysis read it.
 
     Attributes
     ----------
@@ -178,7 +179,18 @@ class BestFit:
     de0_groups : dict
         Path -> ΔE0 group (``{}`` without a free ΔE0).
     attrs : dict
-        Scalar attributes (``ssr_k2``, ``rfactor``, ``n_free``, ``space``, ...).
+        Scalar attributes (``space``, ``kmin``, ``kmax`` (Å⁻¹), ``kweight``, ``rmin``, ``rmax`` (Å),
+        ``ssr``, ``ssr_k2``, ``rfactor``, ``redchi``, ``n_idp``, ``n_free``, ``e0_mode``, ``fixed`` (JSON), ...).
+    corr : numpy.ndarray, shape (n_par, n_par), optional
+        Correlation matrix.
+    k : numpy.ndarray, optional
+        Model k grid (Å⁻¹).
+    data, model : numpy.ndarray, optional
+        k^w χ(k) of the data and of the best model (Å^-w, w = ``attrs["kweight"]``).
+    model_paths : numpy.ndarray, shape (n_paths, n_k), optional
+        k^w χ_j(k) per path.
+    data_q, model_q : numpy.ndarray, optional
+        Fourier-filtered k^w χ of data and model (q-space fits only).
     """
 
     names: tuple[str, ...]
@@ -188,10 +200,41 @@ class BestFit:
     paths: tuple[str, ...] = ()
     de0_groups: Mapping[str, str] = field(default_factory=dict)
     attrs: Mapping[str, Any] = field(default_factory=dict)
+    corr: np.ndarray | None = None
+    k: np.ndarray | None = None
+    data: np.ndarray | None = None
+    model: np.ndarray | None = None
+    model_paths: np.ndarray | None = None
+    data_q: np.ndarray | None = None
+    model_q: np.ndarray | None = None
 
     def by_column(self) -> dict[tuple[str, str], float]:
         """``{(path, par): best value}``."""
         return {split_column(n): float(v) for n, v in zip(self.names, self.params)}
+
+
+#: ``what`` attribute of the datasets of ``/exafs/<s>/fit``
+_FIT_WHAT = {"stderr": "Jacobian standard error scaled by sqrt(reduced chi2) with N_idp",
+             "bounds": "lower/upper bounds of the free parameters", "data": "k^w chi(k) of the data",
+             "model": "k^w chi(k) of the best model", "model_paths": "k^w chi_j(k) per path",
+             "data_q": "Fourier-filtered k^w chi of the data (fit space)"}
+
+
+def write_fit(g: h5py.Group, fit: BestFit) -> None:
+    """Write :class:`BestFit` as ``g/fit`` (replacing an old one)."""
+    if "fit" in g:
+        del g["fit"]
+    b = g.create_group("fit")
+    b.attrs.update({**fit.attrs, "paths": list(fit.paths), "de0_groups": json.dumps(dict(fit.de0_groups))})
+    write_strings(b, "names", fit.names)
+    write_dataset(b, "params", fit.params)
+    kw = fit.attrs.get("kweight")
+    for key in ("stderr", "bounds", "corr", "k", "data", "model", "model_paths", "data_q", "model_q"):
+        val = getattr(fit, key)
+        if val is None:
+            continue
+        units = "Å^-1" if key == "k" else f"Å^-{kw}" if key not in ("stderr", "bounds", "corr") else None
+        write_dataset(b, key, val, units, **({"what": _FIT_WHAT[key]} if key in _FIT_WHAT else {}))
 
 
 def read_fit(g: h5py.Group) -> BestFit | None:
@@ -203,9 +246,11 @@ def read_fit(g: h5py.Group) -> BestFit | None:
     best = np.asarray(fg["params"][()], dtype=float)
     stderr = np.asarray(fg["stderr"][()], dtype=float) if "stderr" in fg else np.full(best.size, np.nan)
     bounds = np.asarray(fg["bounds"][()], dtype=float) if "bounds" in fg else np.full((best.size, 2), np.nan)
-    attrs = {k: (text(v) if isinstance(v, (bytes, str)) else v) for k, v in fg.attrs.items() if np.ndim(v) == 0}
+    attrs = {k: (text(v) if isinstance(v, (bytes, str)) else v) for k, v in fg.attrs.items()
+             if np.ndim(v) == 0 and k != "de0_groups"}
+    arrays = {key: array(fg, key) for key in ("corr", "k", "data", "model", "model_paths", "data_q", "model_q")}
     return BestFit(names, best, stderr, bounds, tuple(strings(fg, "paths")),
-                   json_attr(fg, "de0_groups", {}) or {}, attrs)
+                   json_attr(fg, "de0_groups", {}) or {}, attrs, **arrays)
 
 
 # --------------------------------------------------------------------------------------
