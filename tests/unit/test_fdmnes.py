@@ -293,3 +293,48 @@ def test_epsii_alignment_shifts_o_bonded_against_s_bonded_cd_by_fdmnes_epsii(tmp
     ref = eps.mean()
     expect = 0.5 * (np.interp(energy - eps[0], grid, mu[0]) + np.interp(energy - eps[1], grid, mu[1]))
     assert energy == pytest.approx(grid + ref) and np.allclose(avg, expect)
+
+
+@pytest.mark.fdmnes
+@pytest.mark.slow
+def test_l3_edge_end_to_end_campaign(tmp_path):
+    """A serial xanes campaign at the Cd L3 edge (Green, 3 Å crystals, ~15 s): FDMNES is asked for
+    L3 with the tabulated 2.62 eV core hole, both spectra normalise with the common ranges, the
+    O-bonded Cd sits below the S-bonded one on the Epsii scale, and CdO has the stronger post-edge
+    peak, lower above its edge than CdS's (the paper, Fig. 3b: CdO makes the MSCs' sharp L3 line)."""
+    import h5py
+
+    from tests.conftest import run_cli
+    from xasmpi.xanes.compare import normalize
+
+    (tmp_path / "l3.toml").write_text(textwrap.dedent("""
+        [job]
+        name = "l3"
+        output = "l3.h5"
+        [xanes]
+        edge = "L3"
+        radius = 3.0
+        estep = 1.0
+        [[xanes.candidates]]
+        name = "CdS-zb"
+        crystal = true
+        build = {lattice = "zincblende"}
+        [[xanes.candidates]]
+        name = "CdO-rs"
+        crystal = true
+        build = {lattice = "rocksalt", a = 4.695, anion = "O"}
+        """))
+    run_cli(["run", tmp_path / "l3.toml"], cwd=tmp_path, check=True, timeout=600)
+    out = {}
+    with h5py.File(tmp_path / "l3.h5", "r") as f:
+        for c in ("CdS-zb", "CdO-rs"):
+            g = f[f"xanes/{c}"]
+            text = g["absorbers/input_text"].asstr()[0]
+            assert "\nEdge\nL3\n" in text and "\nGamma_hole\n2.62\n" in text
+            n = normalize(g["energy"][:], g["mu"][:], name=c)
+            k = int(np.argmax(n.norm))
+            out[c] = (float(g["absorbers/epsii"][0]), n.norm[k], n.energy[k] - n.e0)
+    print("L3 (Epsii eV, strongest peak, its position above e0 eV):", out)
+    assert 3400 < out["CdS-zb"][0] < 3540  # Epsii of the Cd 2p3/2 level (tabulated edge 3537.5 eV)
+    assert out["CdO-rs"][0] < out["CdS-zb"][0]
+    assert out["CdO-rs"][1] > out["CdS-zb"][1] and out["CdO-rs"][2] < out["CdS-zb"][2]
