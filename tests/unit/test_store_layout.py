@@ -120,3 +120,29 @@ def test_lcf_round_trip(tmp_path):
     np.testing.assert_array_equal(fit.result.errors, res.errors)
     np.testing.assert_array_equal(fit.result.model, res.model)
     np.testing.assert_array_equal(fit.data, y)
+
+
+def test_best_fit_and_feff_route_round_trip(tmp_path):
+    k = np.arange(0.0, 16.0, 0.05)
+    chi = np.sin(2 * 2.5 * k) * np.exp(-0.01 * k ** 2)
+    attrs = {"space": "k", "kmin": 3.0, "kmax": 14.0, "kweight": 2, "ssr_k2": 0.25, "n_free": 3,
+             "fixed": '{"Cd-S": {"r": 2.52}}'}
+    fit = layout.BestFit(("Cd-S.n", "Cd-S.sigma2", "CdS_bulk.de0"), np.array([4.1, 0.006, 1.5]),
+                         np.array([0.2, 0.0004, 0.3]), np.array([[0, 12], [0.001, 0.03], [-10, 10]], float),
+                         ("Cd-S",), {"Cd-S": "CdS_bulk"}, attrs, corr=np.eye(3), k=k, data=k ** 2 * chi,
+                         model=0.98 * k ** 2 * chi, model_paths=(0.98 * k ** 2 * chi)[None, :])
+    route = layout.FeffRoute(fit.names, fit.params * 0.97, fit.stderr, k, 0.95 * k ** 2 * chi, 2,
+                             {"ssr_k2": 0.31, "n_free": 3})
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        g = f.create_group("exafs/S")
+        layout.write_fit(g, fit)
+        layout.write_feff_route(g, route)
+        assert g["fit/data"].attrs["units"] == "Å^-2" and g["fit/k"].attrs["units"] == "Å^-1"
+        back, rb = layout.read_fit(g), layout.read_feff_route(g)
+    assert back.names == fit.names and back.paths == ("Cd-S",) and back.de0_groups == {"Cd-S": "CdS_bulk"}
+    assert {k_: back.attrs[k_] for k_ in attrs} == attrs
+    for key in ("params", "stderr", "bounds", "corr", "k", "data", "model", "model_paths"):
+        np.testing.assert_array_equal(getattr(back, key), getattr(fit, key))
+    assert back.data_q is None and back.by_column()[("CdS_bulk", "de0")] == 1.5
+    assert rb.names == route.names and rb.kweight == 2 and rb.attrs == {"ssr_k2": 0.31, "n_free": 3}
+    np.testing.assert_array_equal(rb.model, route.model)

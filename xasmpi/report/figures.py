@@ -263,7 +263,8 @@ def _fit_space(fg: Group, g: Group):
 
     space = decode(fg.attrs.get("space", "k")).strip().lower() or "k"
     k, y, m = layout.array(fg, "k"), layout.array(fg, "data"), layout.array(fg, "model")
-    fm = layout.array(g["feff"], "model") if "feff" in g and "model" in g["feff"] else None
+    feff = layout.read_feff_route(g)
+    fm = feff.model if feff is not None else None
     fm = fm if fm is not None and fm.shape == k.shape else None
     if space == "k" or "kmin" not in fg.attrs or abs(float(k[0])) > 1e-9:
         # k^w χ as stored, over the fit's k range only (the whole stored range when it is not recorded)

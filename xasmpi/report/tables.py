@@ -250,12 +250,14 @@ def table1(f) -> Table:
         fit = layout.read_fit(g)
         de0_groups = fit.de0_groups if fit is not None else {}
         ssr_mf = _attr_float(g, "fit", "ssr_k2")
-        ssr_ff = _attr_float(g, "feff", "ssr_k2")
+        feff = layout.read_feff_route(g)
+        ssr_ff = _float(feff.attrs["ssr_k2"]) if feff is not None and "ssr_k2" in feff.attrs else None
+        nfree_ff = int(feff.attrs["n_free"]) if feff is not None and "n_free" in feff.attrs else None
         for p in st.paths():
             if (p, "r") in st.values:
                 any_r = True
             row = {"sample": s, "path": p, "ssr_model_free": ssr_mf, "ssr_feff_route": ssr_ff,
-                   "n_free_model_free": _attr_int(g, "fit", "n_free"), "n_free_feff_route": _attr_int(g, "feff", "n_free"),
+                   "n_free_model_free": _attr_int(g, "fit", "n_free"), "n_free_feff_route": nfree_ff,
                    "n_replicates": st.n_ok, "source": st.source, "mode": mode or None}
             flags = []
             for par, col, lab in _T1_PARS:

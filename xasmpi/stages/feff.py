@@ -15,8 +15,6 @@ from __future__ import annotations
 import json
 import logging
 
-import numpy as np
-
 from xasmpi.config import Job
 from xasmpi.errors import ConfigError
 from xasmpi.stages import fit as fit_stage
@@ -72,22 +70,15 @@ def routes(job: Job, cache: dict) -> dict:
 
 
 def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
-    from xasmpi.store.layout import STRING as str_t
+    from xasmpi.store.layout import FeffRoute, write_feff_route
 
     for name, (model, data, res) in plan.extra["results"].items():
-        g = fh.require_group(f"/exafs/{name}")
-        if "feff" in g:
-            del g["feff"]
-        f = g.create_group("feff")
         kw = model.space.kweight
         k = model.k
-        f.attrs.update({"ssr": res.ssr, "ssr_k2": res.ssr_k2, "redchi_larch": res.redchi_larch,
-                        "rfactor": res.rfactor_larch, "nfev": res.nfev, "n_free": len(model.names),
-                        "method": "larch feffit (least squares) on FEFF paths, started from DE; SSR on the model-free definition",
-                        "paths": json.dumps({p.name: p.provenance.get("files", []) for p in model.paths}, default=str)})
-        f.create_dataset("names", data=np.array(fit_stage.column_names(model), dtype=object), dtype=str_t)
-        f.create_dataset("params", data=res.params)
-        f.create_dataset("stderr", data=res.stderr)
-        d = f.create_dataset("model", data=res.chi_model * k ** kw)
-        d.attrs["units"] = f"Å^-{kw}"
-        f.create_dataset("k", data=k).attrs["units"] = "Å^-1"
+        attrs = {"ssr": res.ssr, "ssr_k2": res.ssr_k2, "redchi_larch": res.redchi_larch,
+                 "rfactor": res.rfactor_larch, "nfev": res.nfev, "n_free": len(model.names),
+                 "method": "larch feffit (least squares) on FEFF paths, started from DE; SSR on the model-free definition",
+                 "paths": json.dumps({p.name: p.provenance.get("files", []) for p in model.paths}, default=str)}
+        write_feff_route(fh.require_group(f"/exafs/{name}"),
+                         FeffRoute(tuple(fit_stage.column_names(model)), res.params, res.stderr, k,
+                                   res.chi_model * k ** kw, kw, attrs))

@@ -253,6 +253,59 @@ def read_fit(g: h5py.Group) -> BestFit | None:
                    json_attr(fg, "de0_groups", {}) or {}, attrs, **arrays)
 
 
+@dataclass(frozen=True)
+class FeffRoute:
+    """The FEFF-route fit (larch feffit) of one sample (``/exafs/<s>/feff``).
+
+    Attributes
+    ----------
+    names : tuple of str
+        Column names (the model-free fit's spelling).
+    params, stderr : numpy.ndarray, shape (n_par,)
+    k : numpy.ndarray
+        Model k grid (Å⁻¹).
+    model : numpy.ndarray
+        k^w χ(k) of the fitted FEFF model (Å^-w).
+    kweight : int
+        w.
+    attrs : dict
+        ``ssr``, ``ssr_k2`` (the model-free fit's definition), ``redchi_larch``, ``rfactor``,
+        ``nfev``, ``n_free``, ``method``, ``paths`` (JSON: path -> FEFF files).
+    """
+
+    names: tuple[str, ...]
+    params: np.ndarray
+    stderr: np.ndarray
+    k: np.ndarray
+    model: np.ndarray
+    kweight: int
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+
+def write_feff_route(g: h5py.Group, route: FeffRoute) -> None:
+    """Write :class:`FeffRoute` as ``g/feff`` (replacing an old one)."""
+    if "feff" in g:
+        del g["feff"]
+    f = g.create_group("feff")
+    f.attrs.update(dict(route.attrs))
+    write_strings(f, "names", route.names)
+    f.create_dataset("params", data=route.params)
+    f.create_dataset("stderr", data=route.stderr)
+    f.create_dataset("model", data=route.model).attrs["units"] = f"Å^-{route.kweight}"
+    f.create_dataset("k", data=route.k).attrs["units"] = "Å^-1"
+
+
+def read_feff_route(g: h5py.Group) -> FeffRoute | None:
+    """The :class:`FeffRoute` of a sample group (None without ``feff``)."""
+    f = g.get("feff")
+    if f is None:
+        return None
+    unit = text(f["model"].attrs.get("units", "Å^-2")) if "model" in f else "Å^-2"
+    attrs = {k: (text(v) if isinstance(v, (bytes, str)) else v) for k, v in f.attrs.items()}
+    return FeffRoute(tuple(strings(f, "names")), array(f, "params"), array(f, "stderr"), array(f, "k"),
+                     array(f, "model"), int(unit.rsplit("-", 1)[-1]), attrs)
+
+
 # --------------------------------------------------------------------------------------
 # /exafs/<s>/replicates and /exafs/<s>/stats: the one replicate reader, the one mean/sd
 # --------------------------------------------------------------------------------------

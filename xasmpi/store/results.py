@@ -202,8 +202,9 @@ def summarize(path: str | os.PathLike) -> dict:
             if "fit" in g:
                 s["ssr_best"] = float(g["fit"].attrs["ssr_k2"])
                 s["rfactor_best"] = float(g["fit"].attrs["rfactor"])
-            if "feff" in g:
-                s["ssr_feff"] = float(g["feff"].attrs["ssr_k2"])
+            feff = layout.read_feff_route(g)
+            if feff is not None:
+                s["ssr_feff"] = float(feff.attrs["ssr_k2"])
             if "systematics" in g and "labels" in g["systematics"].attrs:
                 sg = g["systematics"]
                 s["systematics"] = {"variations": [_s(v) for v in sg.attrs["labels"]],
