@@ -187,7 +187,7 @@ def versions(job: Job | None = None) -> dict[str, str]:
             out[name] = mpi[name]
             continue
         try:
-            out[name] = str(importlib.import_module(name).__version__)
+            out[name] = store.hdf5_info()["h5py"] if name == "h5py" else str(importlib.import_module(name).__version__)
         except Exception:  # noqa: BLE001 - recorded as missing, never fatal
             out[name] = "missing"
     try:
