@@ -228,7 +228,8 @@ def test_disk_full_mid_run_is_one_line_and_resumes_to_the_same_file(tmp_path, mp
     mpio the dataset creation (preallocated) fails first; with the serial writer, the journal."""
     text = '[job]\noutput = "r.h5"\nseed = 3\n[selftest]\ntasks = 60\nvalues = 2048\n'
     job = _job(tmp_path, text)
-    env = dict(os.environ, PYTHONPATH=str(REPO), XASMPI_NO_MPIO="1" if mpio else "0")
+    # one process on MPI (XASMPI_MPI=1: a run without mpirun is otherwise serial, without mpio)
+    env = dict(os.environ, PYTHONPATH=str(REPO), XASMPI_NO_MPIO="1" if mpio else "0", XASMPI_MPI="1")
     # the limit is set after MPI_Init (Open MPI's shared-memory files must not hit it)
     code = ("from mpi4py import MPI; import resource, signal, sys; "
             "resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, 300_000)); "
