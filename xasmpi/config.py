@@ -423,14 +423,12 @@ class Job:
         data_sys, data = data, {**data, "files": {k: v for k, v in files.items() if k not in alt},
                                 "spectra": [{k: v for k, v in s.items() if k != "alternatives"} for s in d["spectra"]]}
         xanes = dict(d["xanes"] or {})
-        # the FDM reruns depend on the comparison too (it chooses the best candidates)
-        xanes_fdm = {k: v for k, v in xanes.items() if k not in ("timeout", "fdmnes")}
         for k in ("fdm_best", "window", "lcf", "lcf_max_shift", "measured", "timeout", "fdmnes", "compare", "resolution",
                   "calibrate"):  # comparison/run-time only
             xanes.pop(k, None)
         cands = {c["file"]: file_digest(c["file"]) for c in xanes.get("candidates", ()) if c["file"]}
         return {"d": d, "seed": seed, "simulated": simulated, "data": data, "data_sys": data_sys, "fit": fit,
-                "sysfit": sysfit, "xanes": xanes, "xanes_fdm": xanes_fdm, "cands": cands}
+                "sysfit": sysfit, "xanes": xanes, "cands": cands}
 
     def resolve(self, name: str) -> str:
         """A file named in the job (e.g. a path's ``structure``): ``~`` expanded, a relative path

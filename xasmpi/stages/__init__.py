@@ -98,9 +98,11 @@ STAGES: tuple[Stage, ...] = (
           relax.plan, relax.run_batch, relax.finalize, wanted=lambda job: job.relax is not None and _candidates(job)),
     Stage("xanes", xanes.STAGE_ID, "xanes", True, _xanes_keys, xanes.plan, xanes.run_batch, xanes.finalize,
           wanted=_candidates),
-    Stage("xanes_fdm", xanes_fdm.STAGE_ID, "xanes", True,
-          lambda p: {**_xanes_keys(p), "xanes": p["xanes_fdm"],
-                     **{k: p["data"][k] for k in ("reduction", "spectra", "files")}},
+    Stage("xanes_fdm", xanes_fdm.STAGE_ID, "xanes", True,  # the comparison chooses the FDM reruns: it counts
+          lambda p: {**_xanes_keys(p), "xanes": {k: v for k, v in (p["d"]["xanes"] or {}).items()
+                                                 if k not in ("timeout", "fdmnes")},
+                     "reduction": p["data"]["reduction"], "spectra": p["data"]["spectra"],
+                     "files": {**p["cands"], **p["data"]["files"]}},  # candidate and spectrum files
           xanes_fdm.plan, xanes.run_batch, xanes_fdm.finalize,
           wanted=lambda job: _candidates(job) and job.xanes.fdm_best > 0),
     Stage("analysis", analysis.STAGE_ID, "analysis", False, lambda p: {"analysis": p["d"]["analysis"]},
