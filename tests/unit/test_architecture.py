@@ -11,11 +11,6 @@ CORE = ("exafs", "xanes", "analysis", "data")
 #: what the science core may import from xasmpi besides itself (bottom-level helpers)
 CORE_MAY_IMPORT = ("xasmpi.errors", "xasmpi.external")
 
-#: modules that still import another module's private names (docs/architecture.md, "Not yet
-#: true"); remove an entry when its module is fixed; a module not listed here fails the test
-KNOWN_PRIVATE: set = set()
-
-
 def _modules():
     return sorted(p for p in PKG.rglob("*.py") if "__pycache__" not in p.parts)
 
@@ -83,8 +78,7 @@ def test_no_module_imports_another_modules_private_names():
                 found.append(f"{aliases[node.value.id]}.{node.attr}")
         if found:
             offenders[_rel(p)] = sorted(set(found))
-    new = {k: v for k, v in offenders.items() if k not in KNOWN_PRIVATE}
-    assert not new, f"private names used across modules (make them public or move them): {new}"
+    assert not offenders, f"private names used across modules (make them public or move them): {offenders}"
 
 
 def test_architecture_doc_maps_every_module():
