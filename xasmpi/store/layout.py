@@ -482,6 +482,49 @@ def read_stats(g: h5py.Group) -> Stats | None:
     return Stats(names, int(sg.attrs.get("n", 0)), text(sg.attrs.get("mode", "")), mean, sd, pc, hist)
 
 
+@dataclass(frozen=True)
+class Systematics:
+    """Systematic refits of one sample (``/exafs/<s>/systematics``), as the offline side reads them.
+
+    Attributes
+    ----------
+    names : tuple of str
+        Column names (the best fit's).
+    params : numpy.ndarray, shape (n_var, n_par)
+        Refitted values (NaN rows for failed refits).
+    status : numpy.ndarray of int, shape (n_var,)
+    sys : numpy.ndarray or None, shape (n_par,)
+        Systematic term per column (unit of the column).
+    n_used : numpy.ndarray or None
+        Variations used per column.
+    settings, labels : tuple of str or None
+        Setting varied by each row (the ± variations of one setting share it) and each row's label.
+    rule : str
+        How ``sys`` combines the refits.
+    """
+
+    names: tuple[str, ...]
+    params: np.ndarray
+    status: np.ndarray
+    sys: np.ndarray | None = None
+    n_used: np.ndarray | None = None
+    settings: tuple[str, ...] | None = None
+    labels: tuple[str, ...] | None = None
+    rule: str = ""
+
+
+def read_systematics(g: h5py.Group) -> Systematics | None:
+    """The :class:`Systematics` of a sample group (None without ``systematics/params``)."""
+    sg = g.get("systematics")
+    if sg is None or "params" not in sg:
+        return None
+    return Systematics(tuple(strings(sg, "names")), np.asarray(sg["params"][()], dtype=float),
+                       np.asarray(sg["status"][()]), array(sg, "sys"),
+                       np.asarray(sg["n_used"][()]) if "n_used" in sg else None,
+                       tuple(strings(sg, "settings")) if "settings" in sg.attrs else None,
+                       tuple(strings(sg, "labels")) if "labels" in sg.attrs else None, text(sg.attrs.get("rule", "")))
+
+
 def read_truth(g: h5py.Group) -> dict[tuple[str, str], float]:
     """True values of a simulated spectrum ``/exafs/<s>/truth`` (attr ``values``, JSON
     ``{path: {par: value}}``) as ``{(path, par): value}``; empty for measured data."""

@@ -97,12 +97,9 @@ def parameter_uncertainties(g: h5py.Group) -> dict:
     names = list(fit.names)
     rep = layout.read_replicates(g)
     reps, mode = (rep.values, rep.mode) if rep is not None and list(rep.names) == names else (None, "")
-    sys = nvar = None
-    if "systematics" in g and "sys" in g["systematics"]:
-        sg = g["systematics"]
-        if [_s(n) for n in sg.attrs.get("names", [])] == names:
-            sys = np.asarray(sg["sys"][()], dtype=float)
-            nvar = np.asarray(sg["n_used"][()]) if "n_used" in sg else None
+    sy = layout.read_systematics(g)
+    sys, nvar = (sy.sys, sy.n_used) if sy is not None and sy.sys is not None and list(sy.names) == names \
+        else (None, None)
     return {u.name: u for u in combine(names, fit.params, fit.stderr, fit.bounds, replicates=reps, mode=mode,
                                        sys=sys, n_variations=nvar)}
 
@@ -114,13 +111,10 @@ def angle_systematic(g: h5py.Group, c1: str, c2: str) -> float:
     from xasmpi.analysis.angles import angle_from_shells
     from xasmpi.exafs.uncertainty import systematic_term
 
-    sg, fg = g.get("systematics"), g.get("fit")
-    if sg is None or fg is None or "settings" not in sg.attrs:
+    sy, fit = layout.read_systematics(g), layout.read_fit(g)
+    if sy is None or fit is None or sy.settings is None or c1 not in sy.names or c2 not in sy.names:
         return float("nan")
-    names = [_s(n) for n in sg.attrs["names"]]
-    if c1 not in names or c2 not in names:
-        return float("nan")
-    i1, i2 = names.index(c1), names.index(c2)
+    i1, i2 = sy.names.index(c1), sy.names.index(c2)
 
     def angle(r1: float, r2: float) -> float:
         try:
@@ -128,11 +122,9 @@ def angle_systematic(g: h5py.Group, c1: str, c2: str) -> float:
         except Exception:  # noqa: BLE001 - failed refit (NaN) or no triangle: left out
             return float("nan")
 
-    ok = sg["status"][()] == 1
-    refit = np.array([[angle(r[i1], r[i2]) if o else np.nan] for r, o in zip(sg["params"][()], ok)])
-    best = fg["params"][()]
-    sys, _, _ = systematic_term(np.array([angle(best[i1], best[i2])]), refit.reshape(-1, 1),
-                                [_s(x) for x in sg.attrs["settings"]])
+    refit = np.array([[angle(r[i1], r[i2]) if o else np.nan] for r, o in zip(sy.params, sy.status == 1)])
+    sys, _, _ = systematic_term(np.array([angle(fit.params[i1], fit.params[i2])]), refit.reshape(-1, 1),
+                                list(sy.settings))
     return float(sys[0])
 
 
@@ -173,7 +165,8 @@ def summarize(path: str | os.PathLike) -> dict:
             status = rep.status if rep is not None else np.zeros(0, dtype=np.int8)
             ok = status == 1
             paths: dict = {}
-            fitted = [_s(p) for p in g["fit"].attrs.get("paths", [])] if "fit" in g else []
+            fit = layout.read_fit(g)
+            fitted = list(fit.paths) if fit is not None else []
             if rep is not None:  # the fit stage's statistics (stats/), else the same computation here
                 st = layout.read_stats(g)
                 mean, sd = (st.mean, st.sd) if st is not None and st.names == rep.names else layout.mean_sd(rep.values)
@@ -199,18 +192,17 @@ def summarize(path: str | os.PathLike) -> dict:
             s = {"paths": paths, "e0": e0, "replicates_done": int(ok.sum()),
                  "replicates_failed": int((status == -1).sum()),
                  "replicates_total": int(status.size), "mode": rep.mode if rep is not None else ""}
-            if "fit" in g:
-                s["ssr_best"] = float(g["fit"].attrs["ssr_k2"])
-                s["rfactor_best"] = float(g["fit"].attrs["rfactor"])
+            if fit is not None:
+                s["ssr_best"] = float(fit.attrs["ssr_k2"])
+                s["rfactor_best"] = float(fit.attrs["rfactor"])
             feff = layout.read_feff_route(g)
             if feff is not None:
                 s["ssr_feff"] = float(feff.attrs["ssr_k2"])
-            if "systematics" in g and "labels" in g["systematics"].attrs:
-                sg = g["systematics"]
-                s["systematics"] = {"variations": [_s(v) for v in sg.attrs["labels"]],
-                                    "ok": int((sg["status"][()] == 1).sum()), "rule": _s(sg.attrs.get("rule", ""))}
-            if "fit" in g:
-                s["e0_mode"] = _s(g["fit"].attrs.get("e0_mode", ""))
+            sy = layout.read_systematics(g)
+            if sy is not None and sy.labels is not None:
+                s["systematics"] = {"variations": list(sy.labels), "ok": int((sy.status == 1).sum()), "rule": sy.rule}
+            if fit is not None:
+                s["e0_mode"] = _s(fit.attrs.get("e0_mode", ""))
             if "truth" in g:
                 s["truth"] = json.loads(_s(g["truth"].attrs["values"]))
             out["samples"][name] = s
