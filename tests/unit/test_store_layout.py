@@ -146,3 +146,17 @@ def test_best_fit_and_feff_route_round_trip(tmp_path):
     assert back.data_q is None and back.by_column()[("CdS_bulk", "de0")] == 1.5
     assert rb.names == route.names and rb.kweight == 2 and rb.attrs == {"ssr_k2": 0.31, "n_free": 3}
     np.testing.assert_array_equal(rb.model, route.model)
+
+
+def test_structure_round_trip(tmp_path):
+    from ase.build import bulk
+
+    atoms = bulk("CdS", "zincblende", a=5.818).repeat((2, 1, 1))
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        g = f.create_group("xanes/zb")
+        layout.write_structure(g, atoms)
+        back = layout.read_structure(g)
+        assert layout.read_structure(f.create_group("xanes/none")) is None
+    assert back.get_chemical_symbols() == atoms.get_chemical_symbols() and back.pbc.all()
+    np.testing.assert_array_equal(back.get_positions(), atoms.get_positions())
+    np.testing.assert_array_equal(np.array(back.get_cell()), np.array(atoms.get_cell()))

@@ -637,14 +637,8 @@ PAPER_FIG4_MODES = {"core": 107.0, "surface": 115.0}
 
 def _model_structure(f: File, g: Group):
     """ASE Atoms of an angle model when the results file holds its structure (XANES candidate)."""
-    from ase import Atoms
-
     src = decode(g.attrs.get("source", ""))
-    s = f.get(f"xanes/{src}/structure")
-    if s is None:
-        return None
-    return Atoms(symbols=list(s["symbols"].asstr()[:]), positions=s["positions"][:], cell=s["cell"][:],
-                 pbc=bool(s.attrs["pbc"]))
+    return layout.read_structure(f.get(f"xanes/{src}")) if src else None
 
 
 def fig4_angles(f: File, ctx: FigureContext) -> list[Path]:

@@ -242,8 +242,7 @@ def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
 
 def _model_atoms(job: Job, fh, model: str):
     """Atoms of a structure file, or of a XANES candidate stored in the results file."""
-    from ase import Atoms
-
+    from xasmpi.store.layout import read_structure
     from xasmpi.xanes.clusters import read_model
 
     p = Path(model)
@@ -251,9 +250,8 @@ def _model_atoms(job: Job, fh, model: str):
         p = Path(job.source).resolve().parent / p
     if p.is_file():
         return read_model(p)
-    g = fh.get(f"/xanes/{model}/structure")
-    if g is None:
+    atoms = read_structure(fh.get(f"/xanes/{model}"))
+    if atoms is None:
         raise ConfigError(f"{job.source}: analysis.models: '{model}' is neither a structure file nor a "
                           "XANES candidate in the results file (run the xanes stage first)")
-    return Atoms(symbols=list(g["symbols"].asstr()[:]), positions=g["positions"][:], cell=g["cell"][:],
-                 pbc=bool(g.attrs["pbc"]))
+    return atoms

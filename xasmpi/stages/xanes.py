@@ -310,7 +310,7 @@ def publish(job: Job, g) -> None:
 
 
 def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
-    from xasmpi.store.layout import STRING as str_t
+    from xasmpi.store.layout import write_structure
     from xasmpi.xanes.compare import normalize
 
     grid = plan.context["grid"]
@@ -326,12 +326,7 @@ def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
         status = g["absorbers/status"][:]
         mu = g["absorbers/mu"][:]
         atoms = info["atoms"]
-        s = g.create_group("structure")
-        s.create_dataset("symbols", data=np.array(atoms.get_chemical_symbols(), dtype=object), dtype=str_t)
-        p = s.create_dataset("positions", data=atoms.get_positions())
-        p.attrs["units"] = "Å"
-        s.create_dataset("cell", data=np.array(atoms.get_cell()))
-        s.attrs["pbc"] = bool(atoms.pbc.all())
+        write_structure(g, atoms)
         g.attrs["formula"] = str(info["report"].get("formula", atoms.get_chemical_formula()))
         g.attrs["n_atoms"] = len(atoms)
         g.attrs["report"] = json.dumps(info["report"], default=str)

@@ -656,6 +656,31 @@ def read_lcf(f: h5py.File) -> list[LcfFit]:
 
 
 # --------------------------------------------------------------------------------------
+# /xanes/<candidate>/structure: the simulated model
+# --------------------------------------------------------------------------------------
+
+
+def write_structure(g: h5py.Group, atoms: Any) -> None:
+    """Write ASE ``atoms`` as ``g/structure``: ``symbols``, ``positions`` (Å), ``cell`` (Å); attr ``pbc``."""
+    s = g.create_group("structure")
+    write_strings(s, "symbols", atoms.get_chemical_symbols())
+    s.create_dataset("positions", data=atoms.get_positions()).attrs["units"] = "Å"
+    s.create_dataset("cell", data=np.array(atoms.get_cell()))
+    s.attrs["pbc"] = bool(atoms.pbc.all())
+
+
+def read_structure(g: h5py.Group) -> Any:
+    """The ASE ``Atoms`` of ``g/structure`` (None when ``g`` has none)."""
+    from ase import Atoms
+
+    s = g.get("structure") if g is not None else None
+    if s is None:
+        return None
+    return Atoms(symbols=strings(s, "symbols"), positions=s["positions"][()], cell=s["cell"][()],
+                 pbc=bool(s.attrs["pbc"]))
+
+
+# --------------------------------------------------------------------------------------
 # /xanes/comparison: ranking and per-candidate alignment
 # --------------------------------------------------------------------------------------
 
