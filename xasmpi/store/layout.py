@@ -1,7 +1,9 @@
 """The results file's layout in one place: records, their writers and readers, in pairs.
 
-Every HDF5 group a stage writes and the offline side (``summary``, ``report``, ``stoich``,
-``angle``, ``compare``) reads is described here once:
+The HDF5 groups the stages write and the offline side (``summary``, ``report``, ``stoich``,
+``angle``, ``compare``, ``rank``) reads are described here once (the mechanics of writing --
+mpio, checksums, per-task rows -- are :mod:`xasmpi.store.h5`; opening and the summary are
+:mod:`xasmpi.store.results`):
 
 * :data:`TABLE` is the layout table of the README (``tests/unit/test_store_layout.py``
   checks that the README shows exactly this table);
@@ -9,11 +11,14 @@ Every HDF5 group a stage writes and the offline side (``summary``, ``report``, `
   :data:`PARAMETERS` (``Cd-S.n``, ``Cd-S.sigma2``, ``Cd-S.r``; ΔE0 as ``<group>.de0``),
   made from the model's names by :func:`column_name` and split by :func:`split_column`;
   the summary's ``N``/``sigma2``/``R``/``dE0`` prefixes are :data:`SUMMARY_KEYS`;
-* frozen records and ``write_<group>(g, record)`` / ``read_<group>(g)`` pairs:
-  :class:`Replicates`, :class:`Stats` (the one mean/sd computation, :func:`mean_sd`),
-  :class:`Overlap` (the one overlap coefficient,
-  :func:`xasmpi.analysis.distributions.overlap_coefficient`), :class:`LcfFit`,
-  :class:`BestFit`, and the truth of simulated spectra.
+* frozen records and ``write_<group>(g, record)`` / ``read_<group>(g)`` pairs, ``g`` the parent
+  group: :class:`BestFit` (``fit``), :class:`FeffRoute` (``feff``), :class:`Stats` (``stats``;
+  the one mean/sd computation, :func:`mean_sd`), :class:`Overlap` (``/analysis/overlap``; the
+  one overlap coefficient, :func:`xasmpi.analysis.distributions.overlap_coefficient`),
+  :class:`LcfFit` (an :class:`~xasmpi.xanes.compare.LcfResult` with its data), the candidate
+  ``structure`` (ASE ``Atoms``); readers of what stages still write themselves:
+  :class:`Replicates` (the one replicate reader), :class:`Systematics`, the truth of simulated
+  spectra, the XANES ranking and comparison, ``/ranking``.
 
 Layout version 1 (:data:`LAYOUT_VERSION`) is the only version written so far.  A change of
 the layout bumps it, and the readers here keep a branch for version-1 files.
