@@ -160,3 +160,17 @@ def test_structure_round_trip(tmp_path):
     assert back.get_chemical_symbols() == atoms.get_chemical_symbols() and back.pbc.all()
     np.testing.assert_array_equal(back.get_positions(), atoms.get_positions())
     np.testing.assert_array_equal(np.array(back.get_cell()), np.array(atoms.get_cell()))
+
+
+def test_measured_xanes_round_trip(tmp_path):
+    from xasmpi.xanes.compare import normalize
+
+    e = np.arange(26600.0, 26900.0, 0.5)
+    mu = 0.2 + 1.3 * (0.5 + np.arctan((e - 26711.0) / 2.0) / np.pi) + 0.001 * (e - 26600.0)
+    n = normalize(e, mu, name="CdS")
+    with h5py.File(tmp_path / "x.h5", "w") as f:
+        layout.write_measured_xanes(f.require_group("xanes/measured"), "CdS", n)
+        back = layout.read_measured_xanes(f)["CdS"]
+    assert back.e0 == n.e0 and back.edge_step == n.edge_step and abs(back.e0 - 26711.0) <= 1.0
+    for key in ("energy", "norm", "dnorm"):
+        np.testing.assert_array_equal(getattr(back, key), getattr(n, key))

@@ -496,23 +496,9 @@ def fig2b_histograms(f: File, ctx: FigureContext) -> list[Path]:
 # --------------------------------------------------------------------------------------
 
 
-def _measured_xanes(f: File) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray | None, float | None]]:
-    if "xanes/measured" not in f:
-        return []
-    out = []
-    for name, g in f["xanes/measured"].items():
-        if not is_group(g):
-            continue
-        e, nrm, der = layout.array(g, "energy"), layout.array(g, "norm"), layout.array(g, "deriv")
-        if e is None or nrm is None or e.shape != nrm.shape:
-            continue
-        if der is not None and der.shape != e.shape:
-            der = None
-        if der is None:
-            der = np.gradient(nrm, e)
-        edge = float(g.attrs["edge"]) if "edge" in g.attrs and np.isfinite(g.attrs["edge"]) else None
-        out.append((name, e, nrm, der, edge))
-    return out
+def _measured_xanes(f: File) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray, float | None]]:
+    return [(name, m.energy, m.norm, m.dnorm, m.e0 if np.isfinite(m.e0) else None)
+            for name, m in layout.read_measured_xanes(f).items()]
 
 
 def fig3a_xanes_measured(f: File, ctx: FigureContext) -> list[Path]:

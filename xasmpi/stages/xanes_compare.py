@@ -109,7 +109,7 @@ def rankings(job: Job, sims: dict, measured: dict, *, methods: dict | None = Non
 
 def compare(job: Job, f) -> None:
     from xasmpi.stages.xanes import spectra_by_method
-    from xasmpi.store.layout import STRING as str_t, write_lcf
+    from xasmpi.store.layout import STRING as str_t, write_lcf, write_measured_xanes
     from xasmpi.xanes.compare import aligned_on, lcf, normalize
 
     x = job.xanes
@@ -161,12 +161,7 @@ def compare(job: Job, f) -> None:
     ranking = {}
     for name in x.measured:
         meas = measured[name]
-        g = mg.create_group(name)
-        _ds(g, "energy", meas.energy, "eV")
-        _ds(g, "norm", meas.norm, "1")
-        _ds(g, "deriv", meas.dnorm, "1/eV")
-        g.attrs["edge"] = meas.e0
-        g.attrs["edge_step"] = meas.edge_step
+        write_measured_xanes(mg, name, meas)
         if not sims:
             continue
         rows = all_rows[name]

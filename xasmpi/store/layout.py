@@ -661,6 +661,35 @@ def read_lcf(f: h5py.File) -> list[LcfFit]:
 
 
 # --------------------------------------------------------------------------------------
+# /xanes/measured/<spectrum>: the measured XANES as compared
+# --------------------------------------------------------------------------------------
+
+
+def write_measured_xanes(g: h5py.Group, name: str, spectrum: Any) -> None:
+    """Write a :class:`~xasmpi.xanes.compare.Normalized` measured spectrum as ``g/<name>``:
+    ``energy`` (eV), ``norm``, ``deriv`` (1/eV); attrs ``edge`` (eV, max of the first derivative), ``edge_step``."""
+    m = g.create_group(name)
+    write_dataset(m, "energy", spectrum.energy, "eV")
+    write_dataset(m, "norm", spectrum.norm, "1")
+    write_dataset(m, "deriv", spectrum.dnorm, "1/eV")
+    m.attrs["edge"] = spectrum.e0
+    m.attrs["edge_step"] = spectrum.edge_step
+
+
+def read_measured_xanes(f: h5py.File) -> dict[str, Any]:
+    """``/xanes/measured/<spectrum>`` as :class:`~xasmpi.xanes.compare.Normalized` records (file order;
+    ``mu``, the raw absorption, is not stored: NaN)."""
+    from xasmpi.xanes.compare import Normalized
+
+    out = {}
+    for name, m in (f["xanes/measured"].items() if "xanes/measured" in f else ()):
+        e = array(m, "energy")
+        out[name] = Normalized(energy=e, mu=np.full(e.shape, np.nan), norm=array(m, "norm"), dnorm=array(m, "deriv"),
+                               e0=float(m.attrs["edge"]), edge_step=float(m.attrs.get("edge_step", np.nan)))
+    return out
+
+
+# --------------------------------------------------------------------------------------
 # /xanes/<candidate>/structure: the simulated model
 # --------------------------------------------------------------------------------------
 
