@@ -545,17 +545,7 @@ def fig3a_xanes_measured(f: File, ctx: FigureContext) -> list[Path]:
 
 
 def _candidates(f: File) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
-    if "xanes" not in f:
-        return []
-    out = []
-    for name, g in f["xanes"].items():
-        if name in ("measured", "comparison") or not is_group(g):
-            continue
-        e, mu = layout.array(g, "energy"), layout.array(g, "mu")
-        if e is None or mu is None or e.shape != mu.shape or e.ndim != 1:
-            continue
-        out.append((name, decode(g.attrs.get("formula", "")), e, mu))
-    return out
+    return [(c.name, c.formula, c.energy, c.mu) for c in layout.read_candidates(f).values()]
 
 
 def fig3b_xanes_candidates(f: File, ctx: FigureContext) -> list[Path]:

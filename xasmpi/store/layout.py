@@ -661,6 +661,50 @@ def read_lcf(f: h5py.File) -> list[LcfFit]:
 
 
 # --------------------------------------------------------------------------------------
+# /xanes/<candidate>: the simulated spectrum that is compared
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class XanesCandidate:
+    """A candidate's simulated XANES as stored (``/xanes/<candidate>``).
+
+    Attributes
+    ----------
+    name, formula : str
+    energy : numpy.ndarray
+        eV (photon scale E − E_F + Epsii, or relative to E_F without Epsii).
+    mu : numpy.ndarray
+        Weighted average over the absorbers that succeeded (the compared spectrum).
+    absorbers, absorbers_ok : int
+        Absorber runs of the screening calculation, and how many succeeded.
+    attrs : dict
+        Scalar attributes (``method``, ``source``, ``n_atoms``, ``complete``, ...).
+    """
+
+    name: str
+    formula: str
+    energy: np.ndarray
+    mu: np.ndarray
+    absorbers: int = 0
+    absorbers_ok: int = 0
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+
+def read_candidates(f: h5py.File) -> dict[str, XanesCandidate]:
+    """Every ``/xanes/<candidate>`` with a spectrum (``measured`` and ``comparison`` are not candidates)."""
+    out = {}
+    for name, g in (f["xanes"].items() if "xanes" in f else ()):
+        if name in ("measured", "comparison") or not isinstance(g, h5py.Group) or "mu" not in g:
+            continue
+        st = g["absorbers/status"][()] if "absorbers" in g else np.zeros(0)
+        attrs = {k: (text(v) if isinstance(v, (bytes, str)) else v) for k, v in g.attrs.items() if np.ndim(v) == 0}
+        out[name] = XanesCandidate(name, text(g.attrs.get("formula", "")), array(g, "energy"), array(g, "mu"),
+                                   int(st.size), int((st == 1).sum()), attrs)
+    return out
+
+
+# --------------------------------------------------------------------------------------
 # /xanes/measured/<spectrum>: the measured XANES as compared
 # --------------------------------------------------------------------------------------
 

@@ -207,15 +207,10 @@ def summarize(path: str | os.PathLike) -> dict:
                 s["truth"] = json.loads(_s(g["truth"].attrs["values"]))
             out["samples"][name] = s
         if "xanes" in f:
-            for cname, g in f["xanes"].items():
-                if cname == "comparison" or "mu" not in g:
-                    continue
-                out["xanes"][cname] = {"absorbers": int(g["absorbers/status"].size) if "absorbers" in g else 0,
-                                       "absorbers_ok": int((g["absorbers/status"][:] == 1).sum()) if "absorbers" in g else 0}
-            if "comparison" in f["xanes"]:
-                cmp_ = f["xanes/comparison"]
-                if "ranking" in cmp_.attrs:
-                    out["xanes_ranking"] = json.loads(_s(cmp_.attrs["ranking"]))
+            for cname, c in layout.read_candidates(f).items():
+                out["xanes"][cname] = {"absorbers": c.absorbers, "absorbers_ok": c.absorbers_ok}
+            if "comparison" in f["xanes"] and "ranking" in f["xanes/comparison"].attrs:
+                out["xanes_ranking"] = layout.read_xanes_ranking(f)
         return out
 
 
