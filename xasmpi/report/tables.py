@@ -254,6 +254,8 @@ def table1(f) -> Table:
         ssr_ff = _float(feff.attrs["ssr_k2"]) if feff is not None and "ssr_k2" in feff.attrs else None
         nfree_ff = int(feff.attrs["n_free"]) if feff is not None and "n_free" in feff.attrs else None
         for p in st.paths():
+            if fit is not None and fit.paths and p not in fit.paths:
+                continue  # a reference's ΔE0 group (its value is in the de0 columns of its paths), not a path
             if (p, "r") in st.values:
                 any_r = True
             row = {"sample": s, "path": p, "ssr_model_free": ssr_mf, "ssr_feff_route": ssr_ff,
