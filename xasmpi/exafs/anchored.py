@@ -26,9 +26,9 @@ residual inside its own R window, so that the paths at the reference state still
 filtered reference inside the windows.  The path is expressed in the convention of
 :mod:`xasmpi.exafs.paths` (F, δ at the shell's N, R, σ² of the job, λ and p′ of FEFF).
 
-What it does not do: the multiple-scattering paths of the reference are *not* folded into any
-shell (Fourier filtering folds those inside a window into its shell at the reference's ratio),
-so a sample model without them attributes a sample's multiple scattering elsewhere.
+Multiple-scattering paths can be folded into a shell (``attach``: the reduce stage folds those
+whose apparent distance lies in the shell's window, as Fourier filtering does); they then stay in
+its path at the reference's ratio.  The other shells' tails do not.
 """
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ def _sin_cos(path: Path, *, sigma2: float, de0: float) -> tuple[np.ndarray, np.n
 def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[Path]],
                    others: Sequence[tuple[Path, str]], space, residual: bool = True,
                    namp: int = 3, nph: int = 2, reference: str | None = None,
-                   keep: Sequence[bool] | None = None) -> tuple[list[Path], dict]:
+                   keep: Sequence[bool] | None = None,
+                   attach: Sequence[Sequence[Path]] | None = None) -> tuple[list[Path], dict]:
     """Empirical paths of the listed shells of one reference, FEFF-anchored (module docstring).
 
     Parameters
@@ -77,6 +78,10 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
     keep : sequence of bool, optional
         Per shell, whether its path is returned (default all): shells of the structure that
         the job does not use are modelled with their own correction and then dropped.
+    attach : sequence of sequence of Path, optional
+        Per shell, multiple-scattering FEFF paths folded into it (evaluated with the shell's σ²
+        and correction, so they stay in its path at the reference's ratio, as Fourier
+        filtering keeps what lies inside the window); not used for λ and p′.
 
     Returns
     -------
@@ -101,6 +106,9 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
     t = np.clip((k - 0.5 * (space.kmin + space.kmax)) / (0.5 * (space.kmax - space.kmin)), -1.5, 1.5)
     basis = np.array([t ** m for m in range(max(namp, nph))])
     nsh = len(shells)
+    attach = [[] for _ in shells] if attach is None else [list(a) for a in attach]
+    if len(attach) != nsh:
+        raise InputError(f"anchored extraction: {len(attach)} attach lists for {nsh} shells")
     groups = [g for _, g in others]
     if any(g not in ("ss", "ms") for g in groups):
         raise InputError(f"anchored extraction: σ² groups of the other paths must be 'ss' or 'ms', got {set(groups)}")
@@ -113,7 +121,7 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
             cp = x[1 + j * (namp + nph) + namp: 1 + (j + 1) * (namp + nph)]
             s = np.zeros(nk)
             c = np.zeros(nk)
-            for a in anchors[j]:
+            for a in list(anchors[j]) + list(attach[j]):
                 s_, c_ = _sin_cos(a, sigma2=sh.sigma2, de0=de0)
                 s, c = s + s_, c + c_
             g, ph = np.exp(ca @ basis[:namp]), cp @ basis[:nph]
@@ -140,7 +148,8 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
     rf = float(np.sum((op @ model - b) ** 2) / np.sum(b ** 2))
     fitinfo = {"method": "feff-anchored", "rfactor": rf, "de0": float(sol.x[0]), "s02_rest": float(sol.x[-3]),
                "sigma2_rest_ss": float(sol.x[-2]), "sigma2_rest_ms": float(sol.x[-1]),
-               "rest_paths": len(others), "namp": namp, "nph": nph, "residual_added": bool(residual),
+               "rest_paths": len(others), "attached": {sh.name: [p.name for p in a] for sh, a in zip(shells, attach) if a},
+               "namp": namp, "nph": nph, "residual_added": bool(residual),
                "corrections": {sh.name: [round(float(v), 6) for v in
                                          sol.x[1 + j * (namp + nph): 1 + (j + 1) * (namp + nph)]]
                                for j, sh in enumerate(shells)}}

@@ -152,10 +152,22 @@ def _anchored(job: Job, cache: dict, ref, items, shells, *, kmin: float, kmax: f
         used += a[0].provenance["files"]
         anchors.append(a)
         shells = shells + [Shell(f"{sc} {r:g} (not fitted)", a[0].n_ref, a[0].r_ref, 0.006, 0.0, 0.0)]
-    others = feff.other_paths(run, exclude=used, rmax=f.rmax + 0.7)
+    # multiple scattering whose apparent distance (reff + ½ dδ/dk over 4-12 Å⁻¹) lies in a path's
+    # window is folded into that path, as Fourier filtering would; the rest is modelled apart
+    k = anchors[0][0].k
+    w = (k >= 4.0) & (k <= 12.0)
+    attach: list[list] = [[] for _ in shells]
+    others = []
+    for path, grp in feff.other_paths(run, exclude=used, rmax=f.rmax + 0.7):
+        r_app = path.r_ref + 0.5 * float(np.polyfit(k[w], path.phase[w], 1)[0])
+        hit = [j for j, (_, p) in enumerate(items) if p.rmin <= r_app < p.rmax] if grp == "ms" else []
+        if hit:
+            attach[hit[0]].append(path)
+        else:
+            others.append((path, grp))
     space = FitSpace(kind="q", kmin=kmin, kmax=kmax, kweight=int(round(kweight)), dk=ref.settings.dk,
                      window=ref.settings.window, rmin=f.rmin, rmax=f.rmax)
-    got, info = anchored_paths(ref, shells, anchors=anchors, others=others, space=space,
+    got, info = anchored_paths(ref, shells, anchors=anchors, others=others, space=space, attach=attach,
                                reference=str(ref.source), keep=[j < len(items) for j in range(len(shells))])
     log.info("anchored extraction from %s (%s): R = %.2e in the fit space, ΔE0 %.2f eV, %d other FEFF paths",
              p0.reference, p0.structure, info["rfactor"], info["de0"], info["rest_paths"])
