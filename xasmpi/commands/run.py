@@ -22,10 +22,8 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from xasmpi.campaign import run_campaign
     from xasmpi.config import load_job
-    from xasmpi.external import install_exit_handlers
     from xasmpi.parallel.comm import session
 
-    install_exit_handlers()  # programs started by this rank die with it
     with session() as comm:
         job = load_job(args.job, args.overrides)
         summary = run_campaign(job, stages=stage_list(args.stages), restart=args.restart,

@@ -138,13 +138,16 @@ def as_comm(comm) -> Comm:
 def session(comm: Comm | None = None) -> Iterator[Comm]:
     """The set-up of a command that runs a campaign on every rank.
 
-    Yields the communicator; only rank 0 logs below WARNING (progress and summaries come from
-    rank 0).  An error of xasmpi (raised identically on every rank) propagates; any other
-    exception on one rank of a multi-rank run prints its traceback and aborts all ranks, so
-    none is left waiting in a collective.
+    Installs the exit handlers (programs started by this rank die with it, on SIGTERM/SIGHUP
+    from mpirun or the scheduler) and yields the communicator; only rank 0 logs below WARNING
+    (progress and summaries come from rank 0).  An error of xasmpi (raised identically on every
+    rank) propagates; any other exception on one rank of a multi-rank run prints its traceback
+    and aborts all ranks, so none is left waiting in a collective.
     """
     from xasmpi.errors import XasmpiError
+    from xasmpi.external import install_exit_handlers
 
+    install_exit_handlers()
     comm = as_comm(comm)
     if comm.rank != 0:
         logging.getLogger("xasmpi").setLevel(logging.WARNING)
