@@ -175,3 +175,47 @@ def test_joint_lcf_shift_keeps_components_on_one_scale():
     r = lcf(e[window], data, comps, sum_to_one=True, max_shift=3.0, joint=True)
     assert r.shifts == pytest.approx([1.3, 1.3], abs=0.02)
     assert r.weights == pytest.approx([0.6, 0.4], abs=0.005)
+
+
+def test_fdm_selection_takes_the_best_per_spectrum_and_the_calibration_candidates(tmp_path):
+    """xanes_fdm.select on real spectra standing in for screening results: a candidate that is the
+    CdS_01 scan itself (on a shifted energy scale; also the calibration candidate) ranks first on
+    CdS_01, the CdO_01 one first on CdO_01 (with the shift calibrated on CdS_01); fdm_best = 1
+    takes those two, not the CdS_02 scan, and skips a candidate already screened with FDM."""
+    from xasmpi.config import load_job
+    from xasmpi.stages.reduce import read_spec
+    from xasmpi.stages.xanes_fdm import select
+    from xasmpi.testing import xaslib_dir
+    from xasmpi.xanes.compare import normalize
+    from xasmpi.xanes.fdmnes import FdmnesSettings
+
+    lib = xaslib_dir()
+    (tmp_path / "j.toml").write_text(f"""
+[job]
+name = "sel"
+[[spectra]]
+name = "CdS_01"
+file = "{lib}/CdS_10K_01.xdi"
+[[spectra]]
+name = "CdO_01"
+file = "{lib}/CdO_10K_01.xdi"
+[[spectra]]
+name = "CdS_02"
+file = "{lib}/CdS_10K_02.xdi"
+[xanes]
+measured = ["CdS_01", "CdO_01"]
+calibrate = [["S1", "CdS_01"]]
+fdm_best = 1
+""" + "".join(f'[[xanes.candidates]]\nname = "{c}"\ncrystal = true\nbuild = {{lattice = "zincblende"}}\n'
+              for c in ("S1", "O1", "S2")))
+    job = load_job(tmp_path / "j.toml")
+    sims = {}
+    for cand, spec in (("S1", "CdS_01"), ("O1", "CdO_01"), ("S2", "CdS_02")):
+        s = read_spec(job.spectrum(spec))
+        sims[cand] = normalize(s.energy - 26450.0, s.mu, name=cand)  # a simulation's own energy origin
+    info = {c: {"settings": FdmnesSettings()} for c in sims}
+    assert select(job, info, sims) == {"S1": ["CdS_01 #1", "calibration CdS_01"], "O1": ["CdO_01 #1"]}
+    info["O1"] = {"settings": FdmnesSettings(mode="fdm")}
+    assert select(job, info, sims) == {"S1": ["CdS_01 #1", "calibration CdS_01"]}
+    job0 = load_job(tmp_path / "j.toml", overrides=["xanes.fdm_best=0"])
+    assert select(job0, info, sims) == {}
