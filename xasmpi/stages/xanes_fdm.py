@@ -146,7 +146,7 @@ def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
         if c.name not in chosen:
             if "fdm" in g:
                 del g["fdm"]
-                log.info("xanes_fdm: removed the FDM rerun of %s (no longer among the best)", c.name)
+                log.info("xanes_fdm: removed the FDM rerun of %s (not selected by the present fdm_best)", c.name)
         else:
             ci = plan.extra["candidates"][c.name]
             fg = g["fdm"]
