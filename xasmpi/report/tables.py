@@ -432,9 +432,8 @@ def _group_items(obj, *, skip: Sequence[str] = (), columnar: bool = False) -> li
             x = np.asarray(d[()], dtype=float)
             x = x[np.isfinite(x)]
             if x.size:
-                items.append((f"{k}: n, mean, sd, median",
-                              f"{x.size}, {x.mean():.6g}, {x.std(ddof=1) if x.size > 1 else 0.0:.3g}, "
-                              f"{np.median(x):.6g}"))
+                (m,), (sd,) = layout.mean_sd(x[:, None])
+                items.append((f"{k}: n, mean, sd, median", f"{x.size}, {m:.6g}, {sd:.3g}, {np.median(x):.6g}"))
         else:
             items.append((k, f"[{d.dtype}, shape {d.shape}]"))
     return items
