@@ -14,8 +14,10 @@ job's fixed energy grid, so per-absorber results fit fixed-shape datasets.
   (:data:`xasmpi.xanes.compare.CORE_HOLE_FWHM`) unless ``gamma_hole`` is set.
 * ``[xanes] radius_check = R2``: the heaviest absorber of each candidate is also run at radius R2;
   the R-factor between the two normalised spectra is stored as ``radius_convergence``.
-* ``[[xanes.candidates]] mode = "fdm"`` runs that candidate with the finite-difference method
-  (Green for screening, FDM for the best few).
+* ``[[xanes.candidates]] mode = "fdm"`` runs that candidate with the finite-difference method;
+  ``[xanes] fdm_best = N`` reruns the N best screened candidates with FDM automatically (stage
+  :mod:`xasmpi.stages.xanes_fdm`).  ``/xanes/<c>/screening`` holds this stage's average,
+  ``/xanes/<c>/{energy, mu}`` the compared spectrum (:func:`publish`: the FDM rerun when valid).
 """
 from __future__ import annotations
 
