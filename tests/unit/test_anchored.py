@@ -2,7 +2,6 @@
 MSC-like sample simulated with larch path2chi on FEFF paths (data the fit's own equations did
 not make): the anchored paths remove CdO's Cd-Cd leakage into Cd-O, which Fourier filtering
 passes on to N(Cd-S) through the Cd-O/Cd-S correlation."""
-import numpy as np
 import pytest
 
 from xasmpi.demo import generate as g

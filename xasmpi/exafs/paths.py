@@ -11,7 +11,6 @@ equation (mean-free-path and complex-momentum terms included when λ and p′ ar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
