@@ -174,3 +174,18 @@ def test_measured_xanes_round_trip(tmp_path):
     assert back.e0 == n.e0 and back.edge_step == n.edge_step and abs(back.e0 - 26711.0) <= 1.0
     for key in ("energy", "norm", "dnorm"):
         np.testing.assert_array_equal(getattr(back, key), getattr(n, key))
+
+
+def test_angle_model_round_trip(tmp_path):
+    rng = np.random.default_rng(4)
+    core, surf = rng.normal(109.0, 2.0, 50), np.append(rng.normal(112.0, 6.0, 30), np.nan)
+    am = layout.AngleModel("zb", "zincblende", "Cd13S4O12", core, surf, {"core_modes": np.array([109.2]),
+                                                                        "bimodal": False})
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        layout.write_angle_model(f.require_group("analysis/angles"), am)
+        assert f["analysis/angles/zb/core"].attrs["units"] == "deg"
+        (back,) = layout.read_angle_models(f)
+    assert (back.name, back.source, back.formula) == ("zb", "zincblende", "Cd13S4O12")
+    np.testing.assert_array_equal(back.core, core)
+    np.testing.assert_array_equal(back.surface, surf[:-1])  # finite angles only
+    assert back.modes("core").tolist() == [109.2] and back.modes("surface").size == 0 and not back.attrs["bimodal"]

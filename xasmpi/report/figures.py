@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 
 from xasmpi.report.tables import SIMULATED_LABEL, decode  # noqa: E402
 from xasmpi.store import layout  # noqa: E402
-from xasmpi.store.layout import File, Group, is_group, spectrum_names, spectrum_role  # noqa: E402
+from xasmpi.store.layout import File, Group, spectrum_names, spectrum_role  # noqa: E402
 
 __all__ = ["FigureContext", "SkipFigure", "FIGURES", "TETRAHEDRAL_DEG", "COLOURS", "figure_title", "save_figure"]
 
@@ -545,8 +545,7 @@ def fig3a_xanes_measured(f: File, ctx: FigureContext) -> list[Path]:
 
 
 def _candidates(f: File) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
-    return [(c.name, c.formula, c.energy, c.mu, str(c.attrs.get("method", "")))
-            for c in layout.read_candidates(f).values()]
+    return [(c.name, c.formula, c.energy, c.mu) for c in layout.read_candidates(f).values()]
 
 
 def fig3b_xanes_candidates(f: File, ctx: FigureContext) -> list[Path]:
@@ -555,14 +554,14 @@ def fig3b_xanes_candidates(f: File, ctx: FigureContext) -> list[Path]:
     if not data:
         raise SkipFigure("no /xanes/<candidate>/{energy, mu}")
     fig, ax = plt.subplots(figsize=(6.4, 1.6 + 0.9 * len(data)))
-    for i, ((name, formula, e, mu, method), c) in enumerate(zip(data, itertools.cycle(COLOURS))):
+    for i, ((name, formula, e, mu), c) in enumerate(zip(data, itertools.cycle(COLOURS))):
         tail = mu[-max(3, mu.size // 10):]
         scale = float(np.mean(tail)) if np.mean(tail) > 0 else float(np.max(np.abs(mu)) or 1.0)
         ax.plot(e, mu / scale + 0.8 * i, color=c, lw=1.3)
-        lab = f"{name}" + (f" ({formula})" if formula and formula != name else "") + (f", {method.upper()}" if method else "")
+        lab = f"{name}" + (f" ({formula})" if formula and formula != name else "")
         ax.text(e[-1], 0.8 * i + 1.05, lab, ha="right", va="bottom", fontsize=8, color=c)
     ax.set_ylim(top=ax.get_ylim()[1] + 0.25)  # room for the labels
-    ax.set_xlabel(r"$E$ (eV, FDMNES scale: $E - E_F$ + Epsii of each absorber; $E - E_F$ with epsii = false)")
+    ax.set_xlabel(r"$E - E_{\mathrm{edge}}$ (eV)")
     ax.set_ylabel(r"$\mu(E)$ / $\mu$(high-E end), offset")
     figure_title(fig, "Fig. 3b  FDMNES-simulated XANES of candidate clusters", ctx)
     return save_figure(fig, "fig3b_xanes_candidates", ctx)
@@ -603,19 +602,13 @@ def fig3c_xanes_lcf(f: File, ctx: FigureContext) -> list[Path]:
 # --------------------------------------------------------------------------------------
 
 
-def _angle_array(g: Group, key: str) -> np.ndarray | None:
-    a = layout.array(g, key)
-    return None if a is None else a[np.isfinite(a.ravel())]
-
-
 #: the paper's Fig. 4 maxima of the InP-like model (deg): core and surface
 PAPER_FIG4_MODES = {"core": 107.0, "surface": 115.0}
 
 
-def _model_structure(f: File, g: Group):
+def _model_structure(f: File, model: layout.AngleModel):
     """ASE Atoms of an angle model when the results file holds its structure (XANES candidate)."""
-    src = decode(g.attrs.get("source", ""))
-    return layout.read_structure(f.get(f"xanes/{src}")) if src else None
+    return layout.read_structure(f.get(f"xanes/{model.source}")) if model.source else None
 
 
 def fig4_angles(f: File, ctx: FigureContext) -> list[Path]:
@@ -625,17 +618,13 @@ def fig4_angles(f: File, ctx: FigureContext) -> list[Path]:
 
     from xasmpi.analysis.angles import bond_angle_distribution
 
-    if "analysis/angles" not in f or not is_group(f["analysis/angles"]):
+    if "analysis/angles" not in f:
         raise SkipFigure("no /analysis/angles/<model>")
     models = []
-    for m, g in f["analysis/angles"].items():
-        if not is_group(g):
-            continue
-        cls = {c: _angle_array(g, c) for c in ("core", "surface")}
-        cls = {c: a for c, a in cls.items() if a is not None and a.size}
+    for am in layout.read_angle_models(f):
+        cls = {c: a for c, a in (("core", am.core), ("surface", am.surface)) if a.size}
         if cls:
-            relaxed = f.get(f"relax/{decode(g.attrs.get('source', ''))}")
-            models.append((m, g, cls, decode(g.attrs.get("formula", "")), relaxed is not None))
+            models.append((am.name, am, cls, am.formula, f"relax/{am.source}" in f))
     if not models:
         raise SkipFigure("no /analysis/angles/<model>/{core, surface} angle arrays")
     n = len(models)
@@ -659,7 +648,7 @@ def fig4_angles(f: File, ctx: FigureContext) -> list[Path]:
                 y = k(x)
                 ax.plot(x, y, color=col, lw=1.8, label=f"{c} KDE (Scott, h = {np.sqrt(k.covariance[0, 0]):.1f}°)")
                 ymax = max(ymax, float(y.max()))
-            modes = np.atleast_1d(np.asarray(g.attrs.get(f"{c}_modes", []), float))
+            modes = g.modes(c)
             if modes.size:
                 main = modes[np.argmin(np.abs(modes - PAPER_FIG4_MODES[c]))]
                 notes.append(f"{c} mode {main:.1f}° (paper {PAPER_FIG4_MODES[c]:.0f}°)"

@@ -125,6 +125,7 @@ def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
     from xasmpi.analysis.angles import angle_from_replicates, angle_from_shells, bond_angle_distribution
     from xasmpi.analysis.distributions import bimodality_test, kde, modes
     from xasmpi.analysis.stoichiometry import enumerate_stoichiometries
+    from xasmpi.store.layout import AngleModel, write_angle_model
     from xasmpi.store.results import angle_systematic
 
     a = job.analysis
@@ -219,23 +220,21 @@ def finalize(job: Job, plan: StagePlan, fh, results: dict) -> None:
         for m in a.models:
             atoms = _model_atoms(job, fh, m)
             dist = bond_angle_distribution(atoms)
-            g = mg.create_group(Path(m).stem if Path(m).suffix else m)
             core, surf = dist.core_angles, dist.surface_angles
-            g.create_dataset("core", data=core).attrs["units"] = "deg"
-            g.create_dataset("surface", data=surf).attrs["units"] = "deg"
-            g.attrs["source"] = m
-            g.attrs["formula"] = atoms.get_chemical_formula()
+            attrs = {}
             for label, x in (("core", core), ("surface", surf)):
                 if x.size > 2 and np.ptp(x) > 1e-6:
                     est = kde(x)
-                    g.attrs[f"{label}_modes"] = np.asarray(modes(est), float)
-                    g.attrs[f"{label}_bandwidth"] = est.bandwidth
-                    g.attrs[f"{label}_bw_rule"] = est.bw_rule
-                g.attrs[f"{label}_mean"] = float(x.mean()) if x.size else np.nan
+                    attrs[f"{label}_modes"] = np.asarray(modes(est), float)
+                    attrs[f"{label}_bandwidth"] = est.bandwidth
+                    attrs[f"{label}_bw_rule"] = est.bw_rule
+                attrs[f"{label}_mean"] = float(x.mean()) if x.size else np.nan
             if core.size > 2 and surf.size > 2:
                 bt = bimodality_test(core, surf)
-                g.attrs["bimodality"] = json.dumps(bt.to_dict(), default=float)
-                g.attrs["bimodal"] = bool(bt.bimodal)
+                attrs["bimodality"] = json.dumps(bt.to_dict(), default=float)
+                attrs["bimodal"] = bool(bt.bimodal)
+            write_angle_model(mg, AngleModel(Path(m).stem if Path(m).suffix else m, m, atoms.get_chemical_formula(),
+                                             core, surf, attrs))
             log.info("angles %s: %d core (mean %.1f), %d surface (mean %.1f)", m, core.size,
                      core.mean() if core.size else np.nan, surf.size, surf.mean() if surf.size else np.nan)
 

@@ -661,6 +661,66 @@ def read_lcf(f: h5py.File) -> list[LcfFit]:
 
 
 # --------------------------------------------------------------------------------------
+# /analysis/angles/<model>: bond-angle distributions of a structure model
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AngleModel:
+    """Bond angles of one structure model, core vs surface (``/analysis/angles/<model>``).
+
+    Attributes
+    ----------
+    name : str
+        Group name (file stem or candidate name).
+    source : str
+        The model as given in ``analysis.models`` (file or XANES candidate).
+    formula : str
+    core, surface : numpy.ndarray
+        Bond angles (deg) centred on core and on surface atoms.
+    attrs : dict
+        Per class ``<c>_modes`` (deg), ``<c>_bandwidth`` (deg), ``<c>_bw_rule``, ``<c>_mean`` (deg);
+        ``bimodality`` (JSON) and ``bimodal`` when both classes have > 2 angles.
+    """
+
+    name: str
+    source: str
+    formula: str
+    core: np.ndarray
+    surface: np.ndarray
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    def modes(self, cls: str) -> np.ndarray:
+        """KDE modes (deg) of ``cls`` ('core' or 'surface'); empty when not computed."""
+        return np.atleast_1d(np.asarray(self.attrs.get(f"{cls}_modes", []), float))
+
+
+def write_angle_model(g: h5py.Group, model: AngleModel) -> None:
+    """Write :class:`AngleModel` as ``g/<model.name>``."""
+    m = g.create_group(model.name)
+    m.create_dataset("core", data=model.core).attrs["units"] = "deg"
+    m.create_dataset("surface", data=model.surface).attrs["units"] = "deg"
+    m.attrs["source"] = model.source
+    m.attrs["formula"] = model.formula
+    m.attrs.update(dict(model.attrs))
+
+
+def read_angle_models(f: h5py.File) -> list[AngleModel]:
+    """Every ``/analysis/angles/<model>`` (file order; finite angles only)."""
+    out = []
+    for name, m in (f["analysis/angles"].items() if "analysis/angles" in f else ()):
+        arrays = {}
+        for c in ("core", "surface"):
+            a = array(m, c)
+            arrays[c] = np.zeros(0) if a is None else a[np.isfinite(a)]
+        attrs = {k: (text(v) if isinstance(v, (bytes, str)) else v) for k, v in m.attrs.items()
+                 if k not in ("source", "formula")}
+        out.append(AngleModel(name, text(m.attrs.get("source", "")), text(m.attrs.get("formula", "")),
+                              arrays["core"], arrays["surface"], attrs))
+    return out
+
+
+# --------------------------------------------------------------------------------------
 # /xanes/<candidate>: the simulated spectrum that is compared
 # --------------------------------------------------------------------------------------
 
