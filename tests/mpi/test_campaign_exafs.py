@@ -84,7 +84,8 @@ def test_one_and_two_ranks_identical(runs):
         # the systematic refits ran as tasks across the ranks and do not depend on their number
         sa, sb = a["exafs/CdS/systematics"], b["exafs/CdS/systematics"]
         assert np.array_equal(sa["params"][:], sb["params"][:]) and np.array_equal(sa["sys"][:], sb["sys"][:])
-        assert np.all(sb["status"][:] == 1) and sb["params"].shape[0] == len(sb.attrs["labels"]) == 12
+        assert np.all(sb["status"][:] == 1) and sb["params"].shape[0] == len(sb.attrs["labels"]) == 13
+        assert "extraction anchored" in list(sb.attrs["labels"])  # the paths name structure + scatterer
         assert set(sb["rank"][:].tolist()) == {0, 1}  # dynamic queue: both ranks refitted
 
 
