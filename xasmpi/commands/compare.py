@@ -49,7 +49,7 @@ def read_pair(path, a: str, b: str) -> dict:
     import numpy as np
 
     from xasmpi.analysis.series import paired_systematic
-    from xasmpi.store.layout import text
+    from xasmpi.store.layout import read_fit, read_systematics
 
     from xasmpi.errors import ResultsError
     from xasmpi.store.results import open_results, parameter_uncertainties, read_replicate_columns
@@ -65,16 +65,14 @@ def read_pair(path, a: str, b: str) -> dict:
             out[s] = {"sys": {n: u.sys for n, u in unc.items()}, "cols": list(unc),
                       "wavelet": None if w is None else (w["k"][()], w["r"][()], w["modulus"][()])}
         out["sys_shift"] = {}
-        sg = [f.get(f"exafs/{s}/systematics") for s in (a, b)]
-        if all(x is not None and "params" in x and "settings" in x.attrs for x in sg):
-            names = [[text(n) for n in x.attrs["names"]] for x in sg]
-            sets = [[text(n) for n in x.attrs["settings"]] for x in sg]
-            best = [f[f"exafs/{s}/fit/params"][()] for s in (a, b)]
-            fit_names = [[text(n) for n in f[f"exafs/{s}/fit/names"][()]] for s in (a, b)]
-            if names[0] == names[1] == fit_names[0] == fit_names[1] and sets[0] == sets[1]:
-                refit = [np.where((x["status"][()] == 1)[:, None], x["params"][()], np.nan) for x in sg]
-                sysd = paired_systematic(best[0], refit[0], best[1], refit[1], sets[0])
-                out["sys_shift"] = {n: float(v) for n, v in zip(names[0], sysd) if np.isfinite(v)}
+        sg = [read_systematics(f[f"exafs/{s}"]) for s in (a, b)]
+        fits = [read_fit(f[f"exafs/{s}"]) for s in (a, b)]
+        if all(x is not None and x.settings for x in sg) and all(x is not None for x in fits) \
+                and sg[0].names == sg[1].names == tuple(fits[0].names) == tuple(fits[1].names) \
+                and sg[0].settings == sg[1].settings:
+            refit = [np.where((x.status == 1)[:, None], x.params, np.nan) for x in sg]
+            sysd = paired_systematic(fits[0].params, refit[0], fits[1].params, refit[1], sg[0].settings)
+            out["sys_shift"] = {n: float(v) for n, v in zip(sg[0].names, sysd) if np.isfinite(v)}
         simulated = bool(f.attrs.get("simulated", False))
     for s in (a, b):
         vals, _, _ = read_replicate_columns(str(path), s, out[s]["cols"])
