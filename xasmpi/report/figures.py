@@ -545,7 +545,8 @@ def fig3a_xanes_measured(f: File, ctx: FigureContext) -> list[Path]:
 
 
 def _candidates(f: File) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
-    return [(c.name, c.formula, c.energy, c.mu) for c in layout.read_candidates(f).values()]
+    return [(c.name, c.formula, c.energy, c.mu, str(c.attrs.get("method", "")))
+            for c in layout.read_candidates(f).values()]
 
 
 def fig3b_xanes_candidates(f: File, ctx: FigureContext) -> list[Path]:
@@ -554,14 +555,14 @@ def fig3b_xanes_candidates(f: File, ctx: FigureContext) -> list[Path]:
     if not data:
         raise SkipFigure("no /xanes/<candidate>/{energy, mu}")
     fig, ax = plt.subplots(figsize=(6.4, 1.6 + 0.9 * len(data)))
-    for i, ((name, formula, e, mu), c) in enumerate(zip(data, itertools.cycle(COLOURS))):
+    for i, ((name, formula, e, mu, method), c) in enumerate(zip(data, itertools.cycle(COLOURS))):
         tail = mu[-max(3, mu.size // 10):]
         scale = float(np.mean(tail)) if np.mean(tail) > 0 else float(np.max(np.abs(mu)) or 1.0)
         ax.plot(e, mu / scale + 0.8 * i, color=c, lw=1.3)
-        lab = f"{name}" + (f" ({formula})" if formula and formula != name else "")
+        lab = f"{name}" + (f" ({formula})" if formula and formula != name else "") + (f", {method.upper()}" if method else "")
         ax.text(e[-1], 0.8 * i + 1.05, lab, ha="right", va="bottom", fontsize=8, color=c)
     ax.set_ylim(top=ax.get_ylim()[1] + 0.25)  # room for the labels
-    ax.set_xlabel(r"$E - E_{\mathrm{edge}}$ (eV)")
+    ax.set_xlabel(r"$E$ (eV, FDMNES scale: $E - E_F$ + Epsii of each absorber; $E - E_F$ with epsii = false)")
     ax.set_ylabel(r"$\mu(E)$ / $\mu$(high-E end), offset")
     figure_title(fig, "Fig. 3b  FDMNES-simulated XANES of candidate clusters", ctx)
     return save_figure(fig, "fig3b_xanes_candidates", ctx)
