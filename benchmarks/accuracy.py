@@ -1,6 +1,6 @@
 """Accuracy of the coordination numbers, and coverage of their printed uncertainty.
 
-    python benchmarks/accuracy.py [--quick] [--jobs N] [--n-sim N] [--json PATH]
+    python benchmarks/accuracy.py [--quick] [--jobs N] [--n-sim N] [--no-mixtures] [--json PATH]
     python benchmarks/accuracy.py --report PATH      # the tables of a (partial) JSON again
 
 Cases (issue 10, section 5):
@@ -91,10 +91,12 @@ def prepare(case: dict, folder: Path, feff_dir: Path | None) -> tuple[Path, list
 
     folder.mkdir(parents=True, exist_ok=True)
     if case["kind"] == "simulated":
-        generate(folder / "data", seed=case["noise_seed"], samples={"MSC_sim": _sample_shells(case)},
-                 sample_de0={"MSC_sim": case["de0"]}, feff_dir=feff_dir)
+        # the demo job lists the demo's two samples; the case is both (only MSC_sim is fitted)
+        generate(folder / "data", seed=case["noise_seed"],
+                 samples={s: _sample_shells(case) for s in ("MSC_sim", "MSC_iso")},
+                 sample_de0={s: case["de0"] for s in ("MSC_sim", "MSC_iso")}, feff_dir=feff_dir)
         job = render_job(folder / "job.toml", datadir=folder / "data", output="results.h5")
-        sets = [f"fit.params.{p}.r={v['r']}" for p, v in case["shells"].items()]
+        sets = [f"fit.params.{p}.r={v['r']}" for p, v in case["shells"].items()] + ['fit.samples=["MSC_sim"]']
         return job, sets
     from xasmpi.testing import write_mixture
 
@@ -207,14 +209,14 @@ def _result(rows: list[dict], *, quick: bool, replicates: int, n_sim: int, mixtu
 
 
 def measure(*, quick: bool = False, jobs: int = 1, n_sim: int | None = None, json_path: Path | None = None,
-            log=None) -> dict:
+            log=None, mixtures: tuple | None = None) -> dict:
     """Run every case in both configurations; return (and write, after every case) the results."""
     from xasmpi.demo.generate import FEFF_STRUCTURES, run_feff
 
     log = log or (lambda m: print(m, flush=True))
     replicates = 30 if quick else 100
     n_sim = n_sim if n_sim is not None else (4 if quick else 20)
-    mixtures = (0.5,) if quick else MIXTURES
+    mixtures = ((0.5,) if quick else MIXTURES) if mixtures is None else tuple(mixtures)
     cases = [{"case": f"mix{x:.2f}", "kind": "mixture", "x": x} for x in mixtures] + draw_cases(n_sim)
     meta = dict(quick=quick, replicates=replicates, n_sim=n_sim, mixtures=mixtures)
     t0 = time.monotonic()
@@ -304,7 +306,8 @@ def main(argv: list[str]) -> int:
     jobs = int(argv[argv.index("--jobs") + 1]) if "--jobs" in argv else 1
     n_sim = int(argv[argv.index("--n-sim") + 1]) if "--n-sim" in argv else None
     out = Path(argv[argv.index("--json") + 1]) if "--json" in argv else REPO / "bench-output" / "accuracy.json"
-    result = measure(quick=quick, jobs=jobs, n_sim=n_sim, json_path=out)
+    mixtures = () if "--no-mixtures" in argv else None
+    result = measure(quick=quick, jobs=jobs, n_sim=n_sim, json_path=out, mixtures=mixtures)
     print()
     for line in report(result):
         print(line)
