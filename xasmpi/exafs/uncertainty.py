@@ -132,6 +132,26 @@ def systematic_term(best: np.ndarray, refits: np.ndarray, settings: Sequence[str
     return np.where(n_used > 0, np.sqrt(total), np.nan), shift, n_used
 
 
+def mean_sd(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sample standard deviation (ddof = 1) of replicate rows, per column.
+
+    Parameters
+    ----------
+    values : numpy.ndarray, shape (n, n_par)
+        Successful replicate rows (unit of each column).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Mean and sd, shape (n_par,); NaN where there are too few rows (mean: 0, sd: < 2).
+    """
+    v = np.asarray(values, dtype=float)
+    nan = np.full(v.shape[1], np.nan)
+    mean = v.mean(0) if v.shape[0] else nan
+    sd = v.std(0, ddof=1) if v.shape[0] > 1 else nan
+    return mean, sd
+
+
 def flags(best: float, sd: float, lo: float, hi: float) -> tuple:
     """Flags of one parameter (see the module docstring); NaN inputs raise no flag."""
     out = []
@@ -180,8 +200,8 @@ def combine(names: Sequence[str], best: np.ndarray, stderr: np.ndarray, bounds: 
     out = []
     for j, nm in enumerate(names):
         col = rep[:, j][np.isfinite(rep[:, j])]
-        mean = float(col.mean()) if col.size else np.nan
-        sd = float(col.std(ddof=1)) if col.size > 1 else np.nan
+        m_, s_ = mean_sd(col[:, None])
+        mean, sd = float(m_[0]), float(s_[0])
         stat = sd if mode in BOOTSTRAP_MODES and np.isfinite(sd) else float(stderr[j])
         s = float(sysv[j])
         total = float(np.hypot(stat if np.isfinite(stat) else 0.0, s if np.isfinite(s) else 0.0))

@@ -32,6 +32,7 @@ from typing import Any, Mapping, Sequence
 import h5py
 import numpy as np
 
+from xasmpi.exafs.uncertainty import mean_sd  # noqa: F401  (the one mean/sd computation, re-exported)
 from xasmpi.store.h5 import write_dataset
 
 LAYOUT_VERSION = 1
@@ -375,26 +376,6 @@ def read_replicates(g: h5py.Group) -> Replicates | None:
         raise ValueError(f"/exafs/{g.name.rsplit('/', 1)[-1]}/replicates is inconsistent: params {params.shape}, "
                          f"{len(names)} names, {status.size} status entries")
     return Replicates(names, params, status, text(rep.attrs.get("mode", "")))
-
-
-def mean_sd(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and sample standard deviation (ddof = 1) of replicate rows, per column.
-
-    Parameters
-    ----------
-    values : numpy.ndarray, shape (n, n_par)
-        Successful replicate rows (unit of each column).
-
-    Returns
-    -------
-    (numpy.ndarray, numpy.ndarray)
-        Mean and sd, shape (n_par,); NaN where there are too few rows (mean: 0, sd: < 2).
-    """
-    v = np.asarray(values, dtype=float)
-    nan = np.full(v.shape[1], np.nan)
-    mean = v.mean(0) if v.shape[0] else nan
-    sd = v.std(0, ddof=1) if v.shape[0] > 1 else nan
-    return mean, sd
 
 
 @dataclass(frozen=True)
