@@ -114,9 +114,8 @@ def paths(job: Job, cache: dict) -> dict:
                 lam, preal = fp.lam, fp.preal
                 prov = {"lambda_from": fp.provenance.get("files", [])[:1], "lambda_structure": str(p.structure)}
             shells.append(Shell(p.name, p.n, p.r, p.sigma2, p.rmin, p.rmax, lam, preal, prov))
-        structures = {str(p.structure) for _, p in items if p.structure}
-        anchored = (f is not None and f.space != "k" and getattr(f, "extraction", "fourier") == "anchored"
-                    and len(structures) == 1 and all(p.structure and p.scatterer for _, p in items))
+        anchored = (f is not None and f.space != "k" and f.extraction == "anchored"
+                    and anchorable([p for _, p in items]))
         if f is not None and f.space != "k":
             rest = remainder_shells(job, refname, items, f.rmin, f.rmax)   # also checks the windows
         if anchored:
@@ -129,6 +128,12 @@ def paths(job: Job, cache: dict) -> dict:
             out[p.name] = path
     cache["paths"] = out
     return out
+
+
+def anchorable(paths) -> bool:
+    """Whether the paths of one reference can be extracted FEFF-anchored: all name a
+    ``scatterer`` and the same ``structure``."""
+    return len({p.structure for p in paths}) == 1 and all(p.structure and p.scatterer for p in paths)
 
 
 def _anchored(job: Job, cache: dict, ref, items, shells, *, kmin: float, kmax: float, kweight: float) -> list:

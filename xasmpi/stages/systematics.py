@@ -147,8 +147,7 @@ def variations(job: Job, base_e0: dict[str, float]) -> list[Variation]:
         for p in _fit_paths(job):
             if p.source == "empirical":
                 by_ref.setdefault(p.reference, []).append(p)
-        if any(len({p.structure for p in ps}) == 1 and all(p.structure and p.scatterer for p in ps)
-               for ps in by_ref.values()):
+        if any(reduce_stage.anchorable(ps) for ps in by_ref.values()):
             other = "anchored" if f.extraction == "fourier" else "fourier"
             out.append(Variation(f"extraction {other}", "extraction", {"fit": {"extraction": other}}))
     for ref in refs:
