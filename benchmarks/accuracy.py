@@ -1,6 +1,7 @@
 """Accuracy of the coordination numbers, and coverage of their printed uncertainty.
 
-    python benchmarks/accuracy.py [--quick] [--jobs N] [--n-sim N] [--no-mixtures] [--json PATH]
+    python benchmarks/accuracy.py [--quick] [--jobs N] [--n-sim N] [--no-mixtures] [--configs after,before]
+                                  [--json PATH]
     python benchmarks/accuracy.py --report PATH      # the tables of a (partial) JSON again
 
 Cases (issue 10, section 5):
@@ -13,7 +14,11 @@ Cases (issue 10, section 5):
   route: R from PDF);
 * **real-data mixtures** x = 0.3, 0.5, 0.7 made at the μ(E) level from the shared ``_02``
   scans (:func:`xasmpi.testing.write_mixture`), fitted with ``jobs/examples/mixture.toml``
-  (paths from the ``_01`` scans).
+  (paths from the ``_01`` scans);
+* **reference-scan floor**: the same job on x = 0 and x = 1, i.e. one reference's ``_02`` scan
+  alone fitted with the paths of its ``_01`` scan (N(Cd–O), N(Cd–Cd) from x = 0, N(Cd–S) from
+  x = 1).  Two scans of one powder differ; this bias is the best the mixtures can show with
+  paths from other scans, whatever the extraction.
 
 Every case is a job file in a temporary folder run by ``xasmpi run`` (a subprocess, one rank,
 as a user runs it; ``--jobs`` cases at a time) and read back with ``xasmpi summary --json``,
@@ -55,6 +60,10 @@ RANGES = {"Cd-S": (1.5, 3.5), "Cd-O": (1.0, 4.0), "Cd-Cd": (2.0, 8.0)}
 TARGET_BIAS = {"Cd-S": 0.05, "Cd-O": 0.10, "Cd-Cd": 0.10}
 TARGET_COVERAGE = 0.90
 MIXTURES = (0.3, 0.5, 0.7)
+#: pure ``_02`` scans (x = 0: CdO, x = 1: CdS) fitted with the ``_01`` paths: the scan-to-scan floor
+FLOOR = (0.0, 1.0)
+KINDS = (("simulated", "simulated MSC-like"), ("mixture", "real mixtures"),
+         ("floor", "one _02 scan alone (reference-scan floor)"))
 CONFIGS = {"after": [], "before": ["fit.e0=fixed", "fit.systematics.enabled=false"],
            "anchored": ["fit.extraction=anchored"]}
 
@@ -137,6 +146,8 @@ def run_case(case: dict, config: str, root: Path, feff_dir: Path | None, replica
         value, value_key = (d["N_mean"], "N_mean") if d.get("N_mean") is not None else (d.get("N_best"), "N_best")
         sd, sd_key = (d["N_total_sd"], "N_total_sd") if d.get("N_total_sd") is not None else (d.get("N_sd"), "N_sd")
         true = float(truth[path]["n"])
+        if true == 0.0:  # a pure scan's absent shell (floor cases): no relative bias to speak of
+            continue
         row["paths"][path] = {"true": true, "value": value, "value_key": value_key, "sd": sd, "sd_key": sd_key,
                               "N_sys": d.get("N_sys"), "N_sd": d.get("N_sd"), "flags": d.get("N_flags", []),
                               "rel_bias": (value - true) / true if value is not None and true else None,
@@ -199,7 +210,7 @@ def _result(rows: list[dict], *, quick: bool, replicates: int, n_sim: int, mixtu
             complete: bool) -> dict:
     summary: dict = {cfg: {} for cfg in CONFIGS}
     for cfg in CONFIGS:
-        for kind in ("simulated", "mixture"):
+        for kind, _ in KINDS:
             summary[cfg][kind] = aggregate([r for r in rows if r["config"] == cfg and r["kind"] == kind])
     failed = [f"{r['case']}/{r['config']}" for r in rows if not r["ok"]]
     return {"quick": quick, "complete": complete, "replicates": replicates, "seed": SEED, "n_simulated": n_sim,
@@ -209,15 +220,18 @@ def _result(rows: list[dict], *, quick: bool, replicates: int, n_sim: int, mixtu
 
 
 def measure(*, quick: bool = False, jobs: int = 1, n_sim: int | None = None, json_path: Path | None = None,
-            log=None, mixtures: tuple | None = None) -> dict:
-    """Run every case in both configurations; return (and write, after every case) the results."""
+            log=None, mixtures: tuple | None = None, configs: tuple | None = None) -> dict:
+    """Run every case in every configuration (``configs``: a subset of :data:`CONFIGS`, default
+    all); return (and write, after every case) the results."""
     from xasmpi.demo.generate import FEFF_STRUCTURES, run_feff
 
     log = log or (lambda m: print(m, flush=True))
     replicates = 30 if quick else 100
     n_sim = n_sim if n_sim is not None else (4 if quick else 20)
     mixtures = ((0.5,) if quick else MIXTURES) if mixtures is None else tuple(mixtures)
-    cases = [{"case": f"mix{x:.2f}", "kind": "mixture", "x": x} for x in mixtures] + draw_cases(n_sim)
+    cases = ([{"case": f"mix{x:.2f}", "kind": "mixture", "x": x} for x in mixtures]
+             + [{"case": f"pure{x:.0f}", "kind": "floor", "x": x} for x in (FLOOR if mixtures and not quick else ())]
+             + draw_cases(n_sim))
     meta = dict(quick=quick, replicates=replicates, n_sim=n_sim, mixtures=mixtures)
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="xasmpi-accuracy-") as tmp:
@@ -225,7 +239,7 @@ def measure(*, quick: bool = False, jobs: int = 1, n_sim: int | None = None, jso
         feff_dir = root / "feff"
         for s in FEFF_STRUCTURES:  # one FEFF run per structure for all simulated cases
             run_feff(s, feff_dir / s)
-        work = [(c, cfg) for c in cases for cfg in CONFIGS]
+        work = [(c, cfg) for c in cases for cfg in (configs or CONFIGS)]
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = [pool.submit(run_case, c, cfg, root, feff_dir, replicates) for c, cfg in work]
             rows = []
@@ -254,13 +268,16 @@ def report(result: dict) -> list[str]:
     """The printed tables (Markdown) and the notes on what σ was (summary recomputed from the cases)."""
     result = dict(result)
     result["summary"] = {cfg: {kind: aggregate([r for r in result["cases"] if r["config"] == cfg and r["kind"] == kind])
-                               for kind in ("simulated", "mixture")} for cfg in CONFIGS}
+                               for kind, _ in KINDS} for cfg in CONFIGS}
     lines = [f"Accuracy of N (replicates per fit {result['replicates']}; after = jobs as written, before = "
              f"{' '.join(CONFIGS['before'])}), {result['wall_s']:.0f} s"
              + ("" if result.get("complete", True) else
                 f" -- INCOMPLETE: {result['n_simulated_done']} of {result['n_simulated']} simulated cases") + ":", ""]
     for kind, label in (("simulated", f"{result.get('n_simulated_done', result['n_simulated'])} simulated MSC-like"),
-                        ("mixture", f"real mixtures x = {', '.join(f'{x:g}' for x in result['mixtures'])}")):
+                        ("mixture", f"real mixtures x = {', '.join(f'{x:g}' for x in result['mixtures'])}"),
+                        ("floor", dict(KINDS)["floor"])):
+        if not any(result["summary"][c].get(kind) for c in CONFIGS):
+            continue
         lines += table(result["summary"], kind, label)
         med = [f"N({p}) {_abs_pct(result['summary'][c].get(kind, {}).get(p, {}).get('median_abs_bias'))}"
                for p in ("Cd-S", "Cd-O", "Cd-Cd") for c in ("after",)]
@@ -281,7 +298,7 @@ def run(quick: bool = False) -> list[dict]:
     for line in report(result):
         print(line, file=sys.stderr)
     rows = []
-    for kind in ("simulated", "mixture"):
+    for kind, _ in KINDS:
         for path in ("Cd-S", "Cd-O", "Cd-Cd"):
             a = result["summary"]["after"].get(kind, {}).get(path)
             b = result["summary"]["before"].get(kind, {}).get(path)
@@ -307,7 +324,12 @@ def main(argv: list[str]) -> int:
     n_sim = int(argv[argv.index("--n-sim") + 1]) if "--n-sim" in argv else None
     out = Path(argv[argv.index("--json") + 1]) if "--json" in argv else REPO / "bench-output" / "accuracy.json"
     mixtures = () if "--no-mixtures" in argv else None
-    result = measure(quick=quick, jobs=jobs, n_sim=n_sim, json_path=out, mixtures=mixtures)
+    configs = tuple(argv[argv.index("--configs") + 1].split(",")) if "--configs" in argv else None
+    if configs and set(configs) - set(CONFIGS):
+        print(f"--configs: unknown configuration(s) {sorted(set(configs) - set(CONFIGS))}; "
+              f"choose from {', '.join(CONFIGS)}", file=sys.stderr)
+        return 2
+    result = measure(quick=quick, jobs=jobs, n_sim=n_sim, json_path=out, mixtures=mixtures, configs=configs)
     print()
     for line in report(result):
         print(line)

@@ -61,3 +61,8 @@ def test_anchored_paths_remove_the_cd_cd_leak(sim):
     assert abs(anchored["Cd-O"]) < 0.03 and abs(anchored["Cd-S"]) < 0.03
     assert fourier["Cd-S"] > 0.10                      # the leak Fourier filtering passes on
     assert info_o["de0"] == pytest.approx(0.0, abs=1.0)  # the references are at FEFF's E0
+    # what the paths leave out: in CdO the Cd-Cd shell at 3.32 Å (modelled among the rest), the
+    # strongest signal of its fit window; in CdS only multiple scattering and far shells
+    print("left out", info_o["dropped_fraction"], info_s["dropped_fraction"])
+    assert info_o["dropped_fraction"] > 0.5 and info_s["dropped_fraction"] < 0.2
+    assert info_o["dropped"] == [f"{info_o['rest_paths']} other FEFF paths"]

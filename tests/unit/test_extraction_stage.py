@@ -80,13 +80,21 @@ def test_window_outside_fit_window_names_the_key(tmp_path):
         reduce_stage.paths(job, {})
 
 
-def test_anchored_cd_o_is_the_shell_alone(tmp_path):
+def test_anchored_cd_o_is_the_shell_alone(tmp_path, caplog):
     """Real CdO: the FEFF-anchored Cd-O amplitude has FEFF's Cd-O shape (ratio to FEFF flat
     within 12 % of its median over 4-12 Å^-1); Fourier filtering lets CdO's Cd-Cd shell at
-    3.32 Å distort it (more than 20 %)."""
+    3.32 Å distort it (more than 20 %).  The job fits no Cd-Cd path, so the reduce stage says
+    how much of CdO's signal the anchored paths leave out, and warns."""
+    import logging
+
     from xasmpi.exafs.feff import crystal, feff_paths, run_feff
 
-    po = reduce_stage.paths(_job(tmp_path, extraction="anchored"), {})["Cd-O"]
+    with caplog.at_level(logging.INFO, logger="xasmpi"):
+        po = reduce_stage.paths(_job(tmp_path, extraction="anchored"), {})["Cd-O"]
+    left = po.provenance["extraction"]["dropped_fraction"]
+    assert 0.5 < left < 1.0 and any("Cd 3.32" in d for d in po.provenance["extraction"]["dropped"])
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and "CdO_ref" in warned[0] and "fourier" in warned[0], warned
     off = reduce_stage.paths(_job(tmp_path), {})["Cd-O"]
     assert off.provenance["extraction"]["method"] == "joint"
     run = run_feff(crystal("CdO-rocksalt"), absorber_index=0, radius=5.0, workdir=tmp_path / "feff", rmax_path=3.0)

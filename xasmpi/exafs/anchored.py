@@ -87,7 +87,9 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
     -------
     (list of Path, dict)
         The paths (``source="empirical"``, in the order of the kept ``shells``) and the model fit
-        (R-factor in the fit space, ΔE0, S0² and σ² of the rest, correction coefficients).
+        (R-factor in the fit space, ΔE0, S0² and σ² of the rest, correction coefficients,
+        ``dropped_fraction``: ‖dropped shells + rest‖ / ‖reference‖ in the fit space, i.e. the
+        share of the reference's signal that the returned paths do not carry, and ``dropped``).
     """
     from scipy.optimize import least_squares
 
@@ -146,9 +148,19 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
     comps, rest = parts(sol.x)
     model = sum(s for s, _ in comps) + rest
     rf = float(np.sum((op @ model - b) ** 2) / np.sum(b ** 2))
+    keep = [True] * nsh if keep is None else list(keep)
+    if len(keep) != nsh:
+        raise InputError(f"anchored extraction: {len(keep)} keep flags for {nsh} shells")
+    # what the returned paths leave out: the dropped shells and the rest, as a share of the
+    # reference's signal in the fit space (a sample that has these shells is fitted without them)
+    dropped = rest + sum((s for (s, _), kp in zip(comps, keep) if not kp), np.zeros(nk))
+    dropped_fraction = float(np.linalg.norm(op @ dropped) / np.linalg.norm(b))
     fitinfo = {"method": "feff-anchored", "rfactor": rf, "de0": float(sol.x[0]), "s02_rest": float(sol.x[-3]),
                "sigma2_rest_ss": float(sol.x[-2]), "sigma2_rest_ms": float(sol.x[-1]),
-               "rest_paths": len(others), "attached": {sh.name: [p.name for p in a] for sh, a in zip(shells, attach) if a},
+               "rest_paths": len(others), "dropped_fraction": dropped_fraction,
+               "dropped": [sh.name for sh, kp in zip(shells, keep) if not kp] + ([f"{len(others)} other FEFF paths"]
+                                                                               if others else []),
+               "attached": {sh.name: [p.name for p in a] for sh, a in zip(shells, attach) if a},
                "namp": namp, "nph": nph, "residual_added": bool(residual),
                "corrections": {sh.name: [round(float(v), 6) for v in
                                          sol.x[1 + j * (namp + nph): 1 + (j + 1) * (namp + nph)]]
@@ -159,7 +171,6 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
     res_k = chi - model
     out = []
     mid = np.argmin(np.abs(k - 0.5 * (space.kmin + space.kmax)))
-    keep = [True] * nsh if keep is None else list(keep)
     for sh, (s, c), anc, kept in zip(shells, comps, anchors, keep):
         if not kept:
             continue

@@ -130,6 +130,11 @@ def paths(job: Job, cache: dict) -> dict:
     return out
 
 
+#: share of a reference's fit-window signal (‖·‖ in the fit space) left out of its anchored paths
+#: above which the reduce stage warns (shells the job does not fit)
+DROPPED_WARN = 0.10
+
+
 def anchorable(paths) -> bool:
     """Whether the paths of one reference can be extracted FEFF-anchored: all name a
     ``scatterer`` and the same ``structure``."""
@@ -174,8 +179,15 @@ def _anchored(job: Job, cache: dict, ref, items, shells, *, kmin: float, kmax: f
                      window=ref.settings.window, rmin=f.rmin, rmax=f.rmax)
     got, info = anchored_paths(ref, shells, anchors=anchors, others=others, space=space, attach=attach,
                                reference=str(ref.source), keep=[j < len(items) for j in range(len(shells))])
-    log.info("anchored extraction from %s (%s): R = %.2e in the fit space, ΔE0 %.2f eV, %d other FEFF paths",
-             p0.reference, p0.structure, info["rfactor"], info["de0"], info["rest_paths"])
+    log.info("anchored extraction from %s (%s): R = %.2e in the fit space, ΔE0 %.2f eV, %d other FEFF paths; "
+             "the paths leave out %.1f %% of its signal in the fit window (%s)", p0.reference, p0.structure,
+             info["rfactor"], info["de0"], info["rest_paths"], 100 * info["dropped_fraction"],
+             ", ".join(info["dropped"]) or "nothing")
+    if info["dropped_fraction"] > DROPPED_WARN and "variation" not in cache:  # the job's own method
+        log.warning("anchored extraction from %s: %.0f %% of its signal in the fit window [%g, %g] Å is in shells "
+                    "the job does not fit (%s); a sample that has them is fitted without them and its N are biased: "
+                    "add them as [[paths]], move fit.rmax, or use fit.extraction = \"fourier\"",
+                    p0.reference, 100 * info["dropped_fraction"], f.rmin, f.rmax, ", ".join(info["dropped"]))
     return got
 
 

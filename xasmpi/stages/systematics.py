@@ -202,7 +202,7 @@ def _model(ctx: dict, vi: int):
         v = ctx["variations"][vi]
         vjob = varied_job(ctx["job"], v)
         cache = {"reduced": _reduced_for(vjob, v, ctx["reduced"], ctx["spectra"]),
-                 "spectra": ctx["spectra"], "feff_runs": dict(ctx["feff_runs"])}
+                 "spectra": ctx["spectra"], "feff_runs": dict(ctx["feff_runs"]), "variation": v.label}
         paths = reduce_stage.paths(vjob, cache)
         ctx["feff_runs"].update(cache["feff_runs"])   # FEFF runs (e.g. the anchored extraction's) are reused
         _MODELS[key] = fit_stage.model_for(vjob, paths)
