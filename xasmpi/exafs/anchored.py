@@ -115,24 +115,47 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
     if any(g not in ("ss", "ms") for g in groups):
         raise InputError(f"anchored extraction: σ² groups of the other paths must be 'ss' or 'ms', got {set(groups)}")
 
+    # the FEFF parts depend on ΔE0 (and the rest on its two σ²) only, and the finite-difference
+    # Jacobian moves one parameter at a time: keep the last few evaluations (same arithmetic)
+    memo_sc: dict = {}
+    memo_rest: dict = {}
+
+    def shell_sc(de0: float) -> list:
+        if de0 not in memo_sc:
+            if len(memo_sc) > 3:
+                memo_sc.clear()
+            out = []
+            for j, sh in enumerate(shells):
+                s = np.zeros(nk)
+                c = np.zeros(nk)
+                for a in list(anchors[j]) + list(attach[j]):
+                    s_, c_ = _sin_cos(a, sigma2=sh.sigma2, de0=de0)
+                    s, c = s + s_, c + c_
+                out.append((s, c))
+            memo_sc[de0] = out
+        return memo_sc[de0]
+
+    def rest_chi(de0: float, s2ss: float, s2ms: float) -> np.ndarray:
+        key = (de0, s2ss, s2ms)
+        if key not in memo_rest:
+            if len(memo_rest) > 3:
+                memo_rest.clear()
+            rest = np.zeros(nk)
+            for p, grp in others:
+                rest += p.chi(n=p.n_ref, r=p.r_ref, sigma2=s2ss if grp == "ss" else s2ms, de0=de0)
+            memo_rest[key] = rest
+        return memo_rest[key]
+
     def parts(x):
-        de0 = x[0]
+        de0 = float(x[0])
         comps = []
-        for j, sh in enumerate(shells):
+        for j, (s, c) in enumerate(shell_sc(de0)):
             ca = x[1 + j * (namp + nph): 1 + j * (namp + nph) + namp]
             cp = x[1 + j * (namp + nph) + namp: 1 + (j + 1) * (namp + nph)]
-            s = np.zeros(nk)
-            c = np.zeros(nk)
-            for a in list(anchors[j]) + list(attach[j]):
-                s_, c_ = _sin_cos(a, sigma2=sh.sigma2, de0=de0)
-                s, c = s + s_, c + c_
             g, ph = np.exp(ca @ basis[:namp]), cp @ basis[:nph]
             comps.append((g * (s * np.cos(ph) + c * np.sin(ph)), g * (c * np.cos(ph) - s * np.sin(ph))))
-        s0o, s2ss, s2ms = x[-3:]
-        rest = np.zeros(nk)
-        for p, grp in others:
-            rest += p.chi(n=p.n_ref, r=p.r_ref, sigma2=s2ss if grp == "ss" else s2ms, de0=de0)
-        return comps, s0o * rest
+        s0o, s2ss, s2ms = (float(v) for v in x[-3:])
+        return comps, s0o * rest_chi(de0, s2ss, s2ms)
 
     def total(x):
         comps, rest = parts(x)
@@ -144,7 +167,28 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
     hi = np.full(x0.size, np.inf)
     lo[0], hi[0] = -15.0, 15.0
     lo[-3:], hi[-3:] = (0.2, 0.0, 0.0), (2.0, 0.04, 0.04)
-    sol = least_squares(lambda x: op @ total(x) - b, x0, bounds=(lo, hi), x_scale="jac")
+    npar = namp + nph
+
+    def jac(x):
+        """∂(op·χ_model)/∂x: analytic for the corrections and S0² of the rest (a correction
+        coefficient multiplies its shell by t^m, or rotates its phase by t^m), one-sided
+        differences for ΔE0 and the two σ² of the rest."""
+        comps, rest = parts(x)
+        base = sum(s for s, _ in comps) + rest
+        cols = np.empty((nk, x.size))
+        for j, (s, c) in enumerate(comps):
+            o = 1 + j * npar
+            cols[:, o:o + namp] = (basis[:namp] * s).T
+            cols[:, o + namp:o + npar] = (basis[:nph] * c).T
+        cols[:, -3] = rest / x[-3]
+        for i, h in ((0, 1e-4), (x.size - 2, 1e-7), (x.size - 1, 1e-7)):
+            xh = np.array(x, dtype=float)
+            step = h if xh[i] + h <= hi[i] else -h
+            xh[i] += step
+            cols[:, i] = (total(xh) - base) / step
+        return op @ cols
+
+    sol = least_squares(lambda x: op @ total(x) - b, x0, jac=jac, bounds=(lo, hi), x_scale="jac")
     comps, rest = parts(sol.x)
     model = sum(s for s, _ in comps) + rest
     rf = float(np.sum((op @ model - b) ** 2) / np.sum(b ** 2))

@@ -159,9 +159,17 @@ def _anchored(job: Job, cache: dict, ref, items, shells, *, kmin: float, kmax: f
                     if pf.nleg == 2 and pf.file not in used and pf.reff <= f.rmax + 0.7}, key=lambda t: t[1])
     for sc, r in extra:
         a = feff.feff_paths(run, [(sc, r)], sigma2=0.0)
-        used += a[0].provenance["files"]
+        files = a[0].provenance["files"]
+        if set(files) & set(used):   # a split shell (wurtzite's 4.121/4.137 Å Cd) is one shell, once
+            rest = [pf for pf in run.paths if pf.nleg == 2 and pf.file not in used and pf.scatterer == sc
+                    and abs(pf.reff - r) <= 0.005]
+            if not rest:
+                continue
+            a = feff.feff_paths(run, [(sc, rest[0].reff)], sigma2=0.0, tol=0.005)
+            files = a[0].provenance["files"]
+        used += files
         anchors.append(a)
-        shells = shells + [Shell(f"{sc} {r:g} (not fitted)", a[0].n_ref, a[0].r_ref, 0.006, 0.0, 0.0)]
+        shells = shells + [Shell(f"{sc} {a[0].r_ref:.3g} (not fitted)", a[0].n_ref, a[0].r_ref, 0.006, 0.0, 0.0)]
     # multiple scattering whose apparent distance (reff + ½ dδ/dk over 4-12 Å⁻¹) lies in a path's
     # window is folded into that path, as Fourier filtering would; the rest is modelled apart
     k = anchors[0][0].k
