@@ -42,11 +42,12 @@ def main(argv: list[str]) -> int:
     out = Path(argv[argv.index("--json") + 1]) if "--json" in argv else HERE.parent / "bench-output" / "benchmarks.json"
     import accuracy
     import bench_driver
+    import bench_extraction
     import bench_fit
     import bench_wavelet
 
     rows = []
-    for mod in (bench_wavelet, bench_fit, bench_driver, accuracy):
+    for mod in (bench_wavelet, bench_fit, bench_extraction, bench_driver, accuracy):
         t0 = time.perf_counter()
         got = mod.run(quick=quick)
         for r in got:

@@ -116,7 +116,7 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
         raise InputError(f"anchored extraction: σ² groups of the other paths must be 'ss' or 'ms', got {set(groups)}")
 
     # the FEFF parts depend on ΔE0 (and the rest on its two σ²) only, and the finite-difference
-    # Jacobian moves one parameter at a time: keep the last few evaluations (same arithmetic)
+    # Jacobian moves one parameter at a time: keep the last few evaluations (the same numbers)
     memo_sc: dict = {}
     memo_rest: dict = {}
 
@@ -167,28 +167,7 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
     hi = np.full(x0.size, np.inf)
     lo[0], hi[0] = -15.0, 15.0
     lo[-3:], hi[-3:] = (0.2, 0.0, 0.0), (2.0, 0.04, 0.04)
-    npar = namp + nph
-
-    def jac(x):
-        """∂(op·χ_model)/∂x: analytic for the corrections and S0² of the rest (a correction
-        coefficient multiplies its shell by t^m, or rotates its phase by t^m), one-sided
-        differences for ΔE0 and the two σ² of the rest."""
-        comps, rest = parts(x)
-        base = sum(s for s, _ in comps) + rest
-        cols = np.empty((nk, x.size))
-        for j, (s, c) in enumerate(comps):
-            o = 1 + j * npar
-            cols[:, o:o + namp] = (basis[:namp] * s).T
-            cols[:, o + namp:o + npar] = (basis[:nph] * c).T
-        cols[:, -3] = rest / x[-3]
-        for i, h in ((0, 1e-4), (x.size - 2, 1e-7), (x.size - 1, 1e-7)):
-            xh = np.array(x, dtype=float)
-            step = h if xh[i] + h <= hi[i] else -h
-            xh[i] += step
-            cols[:, i] = (total(xh) - base) / step
-        return op @ cols
-
-    sol = least_squares(lambda x: op @ total(x) - b, x0, jac=jac, bounds=(lo, hi), x_scale="jac")
+    sol = least_squares(lambda x: op @ total(x) - b, x0, bounds=(lo, hi), x_scale="jac")
     comps, rest = parts(sol.x)
     model = sum(s for s, _ in comps) + rest
     rf = float(np.sum((op @ model - b) ** 2) / np.sum(b ** 2))
