@@ -22,11 +22,11 @@ Cases (issue 10, section 5):
 
 Every case is a job file in a temporary folder run by ``xasmpi run`` (a subprocess, one rank,
 as a user runs it; ``--jobs`` cases at a time) and read back with ``xasmpi summary --json``,
-three times: **after** = the job as it is (today's defaults: ``fit.e0 = "per-reference"``, the
-systematics stage, Fourier-filtered paths), **anchored** = the same with ``fit.extraction =
-"anchored"`` (FEFF-anchored paths), and **before** = the same job with ``fit.e0 = "fixed"`` and
-``fit.systematics.enabled = false`` (the defaults before issue 10; the path kernel and the
-extraction are today's in both).  Only the replicate count is changed from the job files.
+four times: **after** = the job as it is (today's defaults: ``fit.e0 = "per-reference"``, the
+systematics stage, ``fit.extraction = "auto"``), **fourier** and **anchored** = the same with
+``fit.extraction`` fixed to either method, and **before** = the same job with ``fit.e0 =
+"fixed"``, ``fit.systematics.enabled = false`` and Fourier-filtered paths (the defaults before
+issue 10; the path kernel is today's in all).  Only the replicate count is changed from the job files.
 
 Per path it prints the mean relative bias, the mean |bias| (relative) and the coverage: the
 fraction of cases whose interval value ± 2·σ holds the truth, with value = replicate mean
@@ -64,8 +64,8 @@ MIXTURES = (0.3, 0.5, 0.7)
 FLOOR = (0.0, 1.0)
 KINDS = (("simulated", "simulated MSC-like"), ("mixture", "real mixtures"),
          ("floor", "one _02 scan alone (reference-scan floor)"))
-CONFIGS = {"after": [], "before": ["fit.e0=fixed", "fit.systematics.enabled=false"],
-           "anchored": ["fit.extraction=anchored"]}
+CONFIGS = {"after": [], "fourier": ["fit.extraction=fourier"], "anchored": ["fit.extraction=anchored"],
+           "before": ["fit.e0=fixed", "fit.systematics.enabled=false", "fit.extraction=fourier"]}
 
 
 def draw_cases(n: int, seed: int = SEED) -> list[dict]:
@@ -187,24 +187,25 @@ def _abs_pct(x) -> str:
 
 
 def table(summary: dict, kind: str, label: str) -> list[str]:
-    """Markdown rows: per path, after and before side by side, with the targets."""
-    lines = [f"| {label} | n | mean bias after | before | anchored | mean abs bias after | before | anchored "
-             f"| target | coverage (2σ) after | before | anchored | target |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    after, before = summary["after"].get(kind, {}), summary["before"].get(kind, {})
-    anch = summary.get("anchored", {}).get(kind, {})
+    """Markdown rows: per path, every configuration side by side, with the targets."""
+    cfgs = list(CONFIGS)
+    head = " | ".join(f"mean bias {c}" if i == 0 else c for i, c in enumerate(cfgs))
+    habs = " | ".join(f"mean abs bias {c}" if i == 0 else c for i, c in enumerate(cfgs))
+    hcov = " | ".join(f"coverage (2σ) {c}" if i == 0 else c for i, c in enumerate(cfgs))
+    lines = [f"| {label} | n | {head} | {habs} | target | {hcov} | target |",
+             "|" + "---|" * (3 * len(cfgs) + 4)]
+    got = {c: summary.get(c, {}).get(kind, {}) for c in cfgs}
     for path in ("Cd-S", "Cd-O", "Cd-Cd"):
-        a, b, c = after.get(path, {}), before.get(path, {}), anch.get(path, {})
-        if not a and not b:
+        row = {c: got[c].get(path, {}) for c in cfgs}
+        if not any(row.values()):
             continue
         # the floor cases measure the data, not the method: no target
         tb = "-" if kind == "floor" else f"≤ {100 * TARGET_BIAS[path]:.0f} %"
         tc = "-" if kind == "floor" else f"≥ {100 * TARGET_COVERAGE:.0f} %"
-        lines.append(f"| N({path}) | {a.get('n', 0)} | {_pct(a.get('mean_bias'))} | {_pct(b.get('mean_bias'))} | "
-                     f"{_pct(c.get('mean_bias'))} | {_abs_pct(a.get('mean_abs_bias'))} | "
-                     f"{_abs_pct(b.get('mean_abs_bias'))} | {_abs_pct(c.get('mean_abs_bias'))} | {tb} | "
-                     f"{_abs_pct(a.get('coverage'))} | {_abs_pct(b.get('coverage'))} | {_abs_pct(c.get('coverage'))} "
-                     f"| {tc} |")
+        n = max(r.get("n", 0) for r in row.values())
+        lines.append(f"| N({path}) | {n} | " + " | ".join(_pct(row[c].get("mean_bias")) for c in cfgs) + " | "
+                     + " | ".join(_abs_pct(row[c].get("mean_abs_bias")) for c in cfgs) + f" | {tb} | "
+                     + " | ".join(_abs_pct(row[c].get("coverage")) for c in cfgs) + f" | {tc} |")
     return lines
 
 

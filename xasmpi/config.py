@@ -198,7 +198,7 @@ class FitSection:
         "per-reference", doc="free ΔE0: one per reference spectrum (FEFF paths share one), global, per path, or none")
     e0_bounds: Tuple[float, float] = _f((-10.0, 10.0), "eV", -50.0, 50.0)
     check_windows: bool = _f(True, doc="refuse extraction windows that leave [fit.rmin, fit.rmax] (overlaps are always refused)")
-    extraction: Literal["fourier", "anchored"] = _f("fourier", doc="empirical paths: 'fourier' = joint Fourier filtering of each reference (everything inside a window is its shell's, neighbours' tails included); 'anchored' = each shell separated from its neighbours by a FEFF model of the whole reference (multiple scattering included) with smooth corrections fitted to the measured reference (needs structure+scatterer on all paths of a reference); see README 'Known limitations'")
+    extraction: Literal["auto", "fourier", "anchored"] = _f("auto", doc="empirical paths: 'fourier' = joint Fourier filtering of each reference (everything inside a window is its shell's, neighbours' tails included); 'anchored' = each shell separated from its neighbours by a FEFF model of the whole reference (multiple scattering included) with smooth corrections fitted to the measured reference (needs structure+scatterer on all paths of a reference); 'auto' = both, and the one whose best fit of the samples has the lower SSR (same free parameters); see README 'Known limitations'")
     histogram_bins: int = _f(40, None, 5, 1000)
     de: DESection = _f(DESection())
     engine: EngineSection = _f(EngineSection())

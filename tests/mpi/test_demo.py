@@ -19,6 +19,7 @@ def test_demo_runs_the_whole_pipeline_and_recovers_the_truth(tmp_path):
     s = json.loads(run_cli(["summary", out / "results.h5", "--json"], check=True).stdout)
     assert s["simulated"] is True and s["failed_tasks"] == 0
     assert "rank MSC_sim: winner" in p.stderr and "rank MSC_iso: winner" in p.stderr
+    assert "extraction auto: best-fit SSR of MSC_sim, MSC_iso" in p.stderr   # the default chooses, and says so
     assert s["stages_done"] == ["reduce", "fit", "systematics", "feff", "relax", "xanes", "analysis", "rank"]
     assert s["samples"]["MSC_iso"]["truth"]["Cd-Cd"]["n"] == pytest.approx(1.3 * 5.4)
     smp = s["samples"]["MSC_sim"]

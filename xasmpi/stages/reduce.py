@@ -63,9 +63,10 @@ def reduced(job: Job, cache: dict) -> dict:
 
 
 def paths(job: Job, cache: dict) -> dict:
-    """Scattering paths by name: empirical from reference spectra, or FEFF (computed once per run).
+    """Scattering paths by name: empirical from reference spectra, or FEFF (computed once per run),
+    by the extraction method of :func:`extraction` (``fit.extraction``, "auto" resolved).
 
-    With ``fit.extraction = "anchored"`` the paths of a reference whose paths all have
+    With extraction "anchored" the paths of a reference whose paths all have
     ``structure`` and ``scatterer`` are instead separated from their neighbours by a FEFF model
     of the whole reference (multiple scattering included), corrected smoothly to the measured
     spectrum (:func:`xasmpi.exafs.anchored.anchored_paths`, :func:`_anchored`).
@@ -86,8 +87,64 @@ def paths(job: Job, cache: dict) -> dict:
         Windows of one reference that overlap, or that leave the fit R window (unless
         ``fit.check_windows = false``).
     """
-    if "paths" in cache:
-        return cache["paths"]
+    if "paths" not in cache:
+        method = extraction(job, cache)
+        got = paths_by(job, cache, method)
+        if cache["extraction"][1]:   # "auto": say in every empirical path how it was chosen
+            for p in got.values():
+                if p.source == "empirical":
+                    p.provenance["extraction_choice"] = {"setting": "auto", "method": method,
+                                                         "ssr": cache["extraction"][1]}
+        cache["paths"] = got
+    return cache["paths"]
+
+
+def extraction(job: Job, cache: dict) -> str:
+    """The run's extraction method: ``fit.extraction``, with ``"auto"`` resolved.
+
+    "auto" extracts the paths both ways wherever a reference is :func:`anchorable`, fits every
+    sample (the fit stage's best fit: same model, same free parameters, same settings) with
+    each set, and takes the one with the lower SSR summed over the samples (Fourier filtering on
+    a tie, or when nothing is anchorable, or in k space).  Both path sets describe the
+    reference equally well; what differs is where each puts the reference's other shells
+    (Fourier: into the nearest window; anchored: nowhere), and the sample's own spectrum says
+    which it has.  ``cache["extraction"]`` holds (method, {method: SSR}), empty for a fixed
+    setting.
+    """
+    if "extraction" not in cache:
+        f = job.fit
+        method, ssr = (f.extraction if f is not None else "fourier"), {}
+        if method == "auto":
+            method = "fourier"
+            by_ref: dict[str, list] = {}
+            for p in job.paths:
+                if p.source == "empirical":
+                    by_ref.setdefault(p.reference, []).append(p)
+            from xasmpi.stages import fit as fit_stage
+
+            names = fit_stage.samples(job)
+            if f.space != "k" and names and any(anchorable(ps) for ps in by_ref.values()):
+                from xasmpi.exafs.fit import fit
+
+                red = reduced(job, cache)
+                for m in ("fourier", "anchored"):
+                    model = fit_stage.model_for(job, paths_by(job, cache, m))
+                    ssr[m] = float(sum(fit(model, fit_stage.fit_data(model, red[n]),
+                                           settings=fit_stage.de_settings(job)).ssr for n in names))
+                method = "anchored" if ssr["anchored"] < ssr["fourier"] else "fourier"
+                log.info("extraction auto: best-fit SSR of %s with Fourier-filtered paths %.4g, with "
+                         "FEFF-anchored paths %.4g (same free parameters): %s", ", ".join(names),
+                         ssr["fourier"], ssr["anchored"], method)
+        cache["extraction"] = (method, ssr)
+    return cache["extraction"][0]
+
+
+def paths_by(job: Job, cache: dict, method: str) -> dict:
+    """The paths with one extraction method, ``"fourier"`` or ``"anchored"`` (cached per method;
+    anchored only where the reference is :func:`anchorable`)."""
+    done = cache.setdefault("paths_by", {})
+    if method in done:
+        return done[method]
     from xasmpi.exafs.paths import Shell, extract_paths
 
     red = reduced(job, cache) if any(p.source == "empirical" for p in job.paths) else {}
@@ -114,7 +171,7 @@ def paths(job: Job, cache: dict) -> dict:
                 lam, preal = fp.lam, fp.preal
                 prov = {"lambda_from": fp.provenance.get("files", [])[:1], "lambda_structure": str(p.structure)}
             shells.append(Shell(p.name, p.n, p.r, p.sigma2, p.rmin, p.rmax, lam, preal, prov))
-        anchored = (f is not None and f.space != "k" and f.extraction == "anchored"
+        anchored = (f is not None and f.space != "k" and method == "anchored"
                     and anchorable([p for _, p in items]))
         if f is not None and f.space != "k":
             rest = remainder_shells(job, refname, items, f.rmin, f.rmax)   # also checks the windows
@@ -126,7 +183,7 @@ def paths(job: Job, cache: dict) -> dict:
             got = extract_paths(ref, shells, dr=0.0, kmin=kmin, kmax=kmax, kweight=kweight)
         for (i, p), path in zip(items, got):
             out[p.name] = path
-    cache["paths"] = out
+    done[method] = out
     return out
 
 

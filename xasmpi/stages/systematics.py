@@ -218,6 +218,9 @@ def plan(job: Job, cache: dict) -> StagePlan:
     base_model = fit_stage.model_for(job, paths)
     cols = fit_stage.column_names(base_model)
     base_e0 = {n: float(r.e0) for n, r in red.items()}
+    # the variations refit with the run's extraction method ("auto" resolved by the reduce stage)
+    job_fp = job.fingerprint("systematics")
+    job = dataclasses.replace(job, fit=dataclasses.replace(job.fit, extraction=reduce_stage.extraction(job, cache)))
     vs = variations(job, base_e0)
     if not vs:
         log.info("systematics: no variation configured ([fit.systematics] shifts are all 0)")
@@ -227,7 +230,7 @@ def plan(job: Job, cache: dict) -> StagePlan:
         groups[group] = len(vs)
         tasks += [Task(index=s_i * len(vs) + i, group=group, row=i, payload=(name, i)) for i in range(len(vs))]
     ctx = {"job": job, "reduced": red, "spectra": cache.get("spectra", {}), "feff_runs": cache.get("feff_runs", {}),
-           "variations": vs, "columns": cols, "key": job.fingerprint("systematics"), "seed": job.job.seed}
+           "variations": vs, "columns": cols, "key": job_fp, "seed": job.job.seed}
     fields = {"params": Field((len(cols),), "f8"), "ssr_k2": Field((), "f8", {"units": "Å^-4"}),
               "rfactor": Field((), "f8")}
     log.info("systematics: %d variations x %d sample(s) = %d refits", len(vs), len(names), len(tasks))
