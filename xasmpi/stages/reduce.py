@@ -248,7 +248,8 @@ def _anchored(job: Job, cache: dict, ref, items, shells, *, kmin: float, kmax: f
              "the paths leave out %.1f %% of its signal in the fit window (%s)", p0.reference, p0.structure,
              info["rfactor"], info["de0"], info["rest_paths"], 100 * info["dropped_fraction"],
              ", ".join(info["dropped"]) or "nothing")
-    if info["dropped_fraction"] > DROPPED_WARN and "variation" not in cache:  # the job's own method
+    # warn when anchored is the job's own choice (not under "auto", which weighed it, nor in a variation)
+    if info["dropped_fraction"] > DROPPED_WARN and "variation" not in cache and job.fit.extraction == "anchored":
         log.warning("anchored extraction from %s: %.0f %% of its signal in the fit window [%g, %g] Å is in shells "
                     "the job does not fit (%s); a sample that has them is fitted without them and its N are biased: "
                     "add them as [[paths]], move fit.rmax, or use fit.extraction = \"fourier\"",
