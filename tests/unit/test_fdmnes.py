@@ -338,3 +338,24 @@ def test_l3_edge_end_to_end_campaign(tmp_path):
     assert 3400 < out["CdS-zb"][0] < 3540  # Epsii of the Cd 2p3/2 level (tabulated edge 3537.5 eV)
     assert out["CdO-rs"][0] < out["CdS-zb"][0]
     assert out["CdO-rs"][1] > out["CdS-zb"][1] and out["CdO-rs"][2] < out["CdS-zb"][2]
+
+
+def test_point_group_not_found_reruns_without_symmetry(tmp_path):
+    """FDMNES stops with "Point group not found" on a nearly symmetric relaxed cluster (seen on
+    the InP-like model): the runner reruns once with Point_group 1 and returns that spectrum."""
+    (tmp_path / "raw.txt").write_text(GOOD_RAW)
+    (tmp_path / "conv.txt").write_text(GOOD_CONV)
+    fake = _fake(tmp_path, f"""\
+        if grep -q '^Point_group' fdmnes_in.txt; then
+          cp {tmp_path}/raw.txt xanes.txt; cp {tmp_path}/conv.txt xanes_conv.txt
+        else
+          echo ' Point group not found !' > fdmnes_error.txt
+        fi
+        """)
+    res = run_fdmnes(_input(), tmp_path / "task", binary=fake, timeout=30)
+    assert np.allclose(res.energy, GOOD_E)
+    assert "Point_group\n 1" in (tmp_path / "task" / "fdmnes_in.txt").read_text()
+    # an input that already sets the point group is not rerun: the error stands
+    with pytest.raises(ExternalProgramError, match="Point group not found"):
+        run_fdmnes("Point_group\n 2\n\n" + _input(), tmp_path / "task2", binary=_fake(
+            tmp_path, "echo ' Point group not found !' > fdmnes_error.txt\n", "always_fails"), timeout=30)

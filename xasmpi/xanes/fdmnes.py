@@ -328,6 +328,16 @@ def _expected_range(input_text: str) -> tuple[float, float] | None:
     return (vals[0], vals[-1]) if len(vals) >= 3 else None
 
 
+def _without_symmetry(input_text: str) -> str | None:
+    """The input with ``Point_group 1`` (no symmetry) before its ``Molecule``/``Crystal`` block,
+    or None when it already sets a point group or has no such block."""
+    if re.search(r"^\s*Point_group\s*$", input_text, re.IGNORECASE | re.MULTILINE):
+        return None
+    new, n = re.subn(r"^(\s*(?:Molecule|Crystal)\s*)$", r"Point_group\n 1\n\n\1", input_text, count=1,
+                     flags=re.IGNORECASE | re.MULTILINE)
+    return new if n else None
+
+
 def run_fdmnes(input_text: str, workdir: str | Path, *, binary: str | Path,
                timeout: float = 3600.0) -> FdmnesResult:
     """Run FDMNES on one input in ``workdir`` and parse its spectrum.
@@ -356,6 +366,12 @@ def run_fdmnes(input_text: str, workdir: str | Path, *, binary: str | Path,
     ExternalProgramError
         Binary cannot start, non-zero exit, timeout, ``fdmnes_error.txt`` written, missing,
         empty, garbage or truncated output.  The message quotes the stderr/stdout tail.
+
+    Notes
+    -----
+    When FDMNES stops with "Point group not found" (a nearly symmetric geometry whose operations
+    within its tolerance form no group), the input is rerun once with ``Point_group 1`` (no
+    symmetry); ``fdmnes_in.txt`` then holds that input.
     """
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -374,8 +390,17 @@ def run_fdmnes(input_text: str, workdir: str | Path, *, binary: str | Path,
     tail = _tail(proc.stderr) or _tail(stdout)
     error_file = workdir / "fdmnes_error.txt"
     if error_file.is_file():
-        raise ExternalProgramError(f"{where}: FDMNES reported an input error: "
-                                   f"{_tail(error_file.read_text(errors='replace'))}")
+        err = error_file.read_text(errors="replace")
+        # a nearly symmetric cluster (e.g. after relaxation) can give FDMNES a set of operations
+        # that is no group; without symmetry (point group 1) the calculation is the same, slower
+        plain = _without_symmetry(input_text)
+        if "Point group not found" in err and plain is not None:
+            import logging
+
+            logging.getLogger("xasmpi").warning("%s: FDMNES found no point group for this geometry; "
+                                                "rerunning without symmetry (Point_group 1)", where)
+            return run_fdmnes(plain, workdir, binary=binary, timeout=timeout)
+        raise ExternalProgramError(f"{where}: FDMNES reported an input error: {_tail(err)}")
     raw_file = workdir / f"{filout}.txt"
     if not raw_file.is_file() or raw_file.stat().st_size == 0:
         raise ExternalProgramError(f"{where}: no output {raw_file.name}; tail: {tail}")
