@@ -116,14 +116,10 @@ def extraction(job: Job, cache: dict) -> str:
         method, ssr = (f.extraction if f is not None else "fourier"), {}
         if method == "auto":
             method = "fourier"
-            by_ref: dict[str, list] = {}
-            for p in job.paths:
-                if p.source == "empirical":
-                    by_ref.setdefault(p.reference, []).append(p)
             from xasmpi.stages import fit as fit_stage
 
             names = fit_stage.samples(job)
-            if f.space != "k" and names and any(anchorable(ps) for ps in by_ref.values()):
+            if f.space != "k" and names and any_anchorable(job.paths):
                 from xasmpi.exafs.fit import fit
 
                 red = reduced(job, cache)
@@ -196,6 +192,16 @@ def anchorable(paths) -> bool:
     """Whether the paths of one reference can be extracted FEFF-anchored: all name a
     ``scatterer`` and the same ``structure``."""
     return len({p.structure for p in paths}) == 1 and all(p.structure and p.scatterer for p in paths)
+
+
+def any_anchorable(paths) -> bool:
+    """Whether the empirical ones among ``paths`` (``[[paths]]`` entries) have a reference whose
+    paths are :func:`anchorable`."""
+    by_ref: dict[str, list] = {}
+    for p in paths:
+        if p.source == "empirical":
+            by_ref.setdefault(p.reference, []).append(p)
+    return any(anchorable(ps) for ps in by_ref.values())
 
 
 def _anchored(job: Job, cache: dict, ref, items, shells, *, kmin: float, kmax: float, kweight: float) -> list:

@@ -143,11 +143,7 @@ def variations(job: Job, base_e0: dict[str, float]) -> list[Variation]:
         if w != f.kweight:
             out.append(Variation(f"k weight {w}", "k weight", {"fit": {"kweight": w}, "reduction": {"kweight": w}}))
     if s.extraction and f.space != "k":
-        by_ref: dict[str, list] = {}
-        for p in _fit_paths(job):
-            if p.source == "empirical":
-                by_ref.setdefault(p.reference, []).append(p)
-        if any(reduce_stage.anchorable(ps) for ps in by_ref.values()):
+        if reduce_stage.any_anchorable(_fit_paths(job)):
             other = "anchored" if f.extraction == "fourier" else "fourier"
             out.append(Variation(f"extraction {other}", "extraction", {"fit": {"extraction": other}}))
     for ref in refs:

@@ -26,6 +26,7 @@ roughly as (atoms within the radius)³, see :func:`xasmpi.xanes.clusters.estimat
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -40,6 +41,8 @@ from ase import Atoms
 
 from xasmpi.errors import ConfigError, ExternalProgramError, InputError
 from xasmpi.external import run_program
+
+log = logging.getLogger("xasmpi")
 
 INPUT_NAME = "fdmnes_in.txt"
 FILOUT = "xanes"
@@ -395,9 +398,7 @@ def run_fdmnes(input_text: str, workdir: str | Path, *, binary: str | Path,
         # that is no group; without symmetry (point group 1) the calculation is the same, slower
         plain = _without_symmetry(input_text)
         if "Point group not found" in err and plain is not None:
-            import logging
-
-            logging.getLogger("xasmpi").warning("%s: FDMNES found no point group for this geometry; "
+            log.warning("%s: FDMNES found no point group for this geometry; "
                                                 "rerunning without symmetry (Point_group 1)", where)
             return run_fdmnes(plain, workdir, binary=binary, timeout=timeout)
         raise ExternalProgramError(f"{where}: FDMNES reported an input error: {_tail(err)}")
