@@ -139,8 +139,8 @@ def model_from_file(f, sample: str):
 
     from xasmpi.errors import ResultsError
     from xasmpi.exafs.model import FitSpace, Param, PathModel
-    from xasmpi.exafs.paths import Path as XPath
     from xasmpi.stages.fit import column_names
+    from xasmpi.store.layout import read_path
 
     g = f.get(f"exafs/{sample}")
     if g is None or "fit" not in g:
@@ -159,9 +159,7 @@ def model_from_file(f, sample: str):
     for name in [str(x) for x in a["paths"]]:
         pg = f[f"paths/{name}"]
         pa = pg.attrs
-        paths.append(XPath(name=name, k=pg["k"][()], amp=pg["amp"][()], phase=pg["phase"][()],
-                           r_ref=float(pa["r_ref"]), n_ref=float(pa["n_ref"]), sigma2_ref=float(pa["sigma2_ref"]),
-                           source=str(pa.get("source", "empirical"))))
+        paths.append(read_path(pg, name))
         for key, lst in (("n", n), ("sigma2", s2), ("r", r)):
             col = f"{name}.{key}"
             if col in bounds:

@@ -27,8 +27,12 @@ filtered reference inside the windows.  The path is expressed in the convention 
 :mod:`xasmpi.exafs.paths` (F, δ at the shell's N, R, σ² of the job, λ and p′ of FEFF).
 
 Multiple-scattering paths can be folded into a shell (``attach``: the reduce stage folds those
-whose apparent distance lies in the shell's window, as Fourier filtering does); they then stay in
-its path at the reference's ratio.  The other shells' tails do not.
+whose apparent distance lies in the shell's window, as Fourier filtering does).  Each becomes a
+:class:`~xasmpi.exafs.paths.Dependent` of the shell's path, with the shell's correction: its
+amplitude follows the shell's N at the reference's ratio, and its half length and σ² follow the
+shell's ΔR and Δσ² by the share of its legs that are the shell's
+(:func:`xasmpi.exafs.feff.leg_factors`), not one for one, as a path that carried them in its
+F and δ would.  The other shells' tails are not carried.
 """
 from __future__ import annotations
 
@@ -39,7 +43,7 @@ import numpy as np
 
 from xasmpi.errors import InputError
 from xasmpi.exafs.kernel import FourierFilter, kgrid, kwindow
-from xasmpi.exafs.paths import Path, Shell
+from xasmpi.exafs.paths import Dependent, Path, Shell
 
 
 def _sin_cos(path: Path, *, sigma2: float, de0: float) -> tuple[np.ndarray, np.ndarray]:
@@ -49,11 +53,21 @@ def _sin_cos(path: Path, *, sigma2: float, de0: float) -> tuple[np.ndarray, np.n
     return s, c
 
 
+def _f_delta(s: np.ndarray, c: np.ndarray, *, k: np.ndarray, n: float, r: float, sigma2: float,
+             mid: int) -> tuple[np.ndarray, np.ndarray]:
+    """F(k) (Å) and δ(k) (rad) of χ = A sin θ given A sin θ, A cos θ at (N, R Å, σ² Å²)."""
+    famp = np.hypot(s, c) * k * r * r * np.exp(2.0 * sigma2 * k * k) / n
+    famp[0] = 0.0
+    delta = np.unwrap(np.arctan2(s, c)) - 2.0 * k * r
+    delta -= 2.0 * np.pi * np.round(delta[mid] / (2.0 * np.pi))
+    return famp, delta
+
+
 def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[Path]],
                    others: Sequence[tuple[Path, str]], space, residual: bool = True,
                    namp: int = 3, nph: int = 2, reference: str | None = None,
                    keep: Sequence[bool] | None = None,
-                   attach: Sequence[Sequence[Path]] | None = None) -> tuple[list[Path], dict]:
+                   attach: Sequence[Sequence[tuple[Path, float, float]]] | None = None) -> tuple[list[Path], dict]:
     """Empirical paths of the listed shells of one reference, FEFF-anchored (module docstring).
 
     Parameters
@@ -78,10 +92,10 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
     keep : sequence of bool, optional
         Per shell, whether its path is returned (default all): shells of the structure that
         the job does not use are modelled with their own correction and then dropped.
-    attach : sequence of sequence of Path, optional
-        Per shell, multiple-scattering FEFF paths folded into it (evaluated with the shell's σ²
-        and correction, so they stay in its path at the reference's ratio, as Fourier
-        filtering keeps what lies inside the window); not used for λ and p′.
+    attach : sequence of sequence of (Path, float, float), optional
+        Per shell, multiple-scattering FEFF paths folded into it with their factors ``fr``,
+        ``fs`` of the shell's ΔR and Δσ² (:func:`xasmpi.exafs.feff.leg_factors`): fitted with
+        the shell's σ² and correction, returned as the path's dependents; not used for λ and p′.
 
     Returns
     -------
@@ -121,6 +135,7 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
     memo_rest: dict = {}
 
     def shell_sc(de0: float) -> list:
+        """Per shell: [(A sin θ, A cos θ) of its anchors, then of each attached path]."""
         if de0 not in memo_sc:
             if len(memo_sc) > 3:
                 memo_sc.clear()
@@ -128,10 +143,10 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
             for j, sh in enumerate(shells):
                 s = np.zeros(nk)
                 c = np.zeros(nk)
-                for a in list(anchors[j]) + list(attach[j]):
+                for a in anchors[j]:
                     s_, c_ = _sin_cos(a, sigma2=sh.sigma2, de0=de0)
                     s, c = s + s_, c + c_
-                out.append((s, c))
+                out.append([(s, c)] + [_sin_cos(a, sigma2=sh.sigma2, de0=de0) for a, _, _ in attach[j]])
             memo_sc[de0] = out
         return memo_sc[de0]
 
@@ -147,19 +162,21 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
         return memo_rest[key]
 
     def parts(x):
+        """Per shell the corrected (sin, cos) pieces (anchors, then attached), and the rest."""
         de0 = float(x[0])
         comps = []
-        for j, (s, c) in enumerate(shell_sc(de0)):
+        for j, pieces in enumerate(shell_sc(de0)):
             ca = x[1 + j * (namp + nph): 1 + j * (namp + nph) + namp]
             cp = x[1 + j * (namp + nph) + namp: 1 + (j + 1) * (namp + nph)]
             g, ph = np.exp(ca @ basis[:namp]), cp @ basis[:nph]
-            comps.append((g * (s * np.cos(ph) + c * np.sin(ph)), g * (c * np.cos(ph) - s * np.sin(ph))))
+            cs, sn = np.cos(ph), np.sin(ph)
+            comps.append([(g * (s * cs + c * sn), g * (c * cs - s * sn)) for s, c in pieces])
         s0o, s2ss, s2ms = (float(v) for v in x[-3:])
         return comps, s0o * rest_chi(de0, s2ss, s2ms)
 
     def total(x):
         comps, rest = parts(x)
-        return sum(s for s, _ in comps) + rest
+        return sum(s for pieces in comps for s, _ in pieces) + rest
 
     x0 = np.zeros(1 + nsh * (namp + nph) + 3)
     x0[-3:] = (1.0, 0.006, 0.008)
@@ -169,21 +186,22 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
     lo[-3:], hi[-3:] = (0.2, 0.0, 0.0), (2.0, 0.04, 0.04)
     sol = least_squares(lambda x: op @ total(x) - b, x0, bounds=(lo, hi), x_scale="jac")
     comps, rest = parts(sol.x)
-    model = sum(s for s, _ in comps) + rest
+    model = sum(s for pieces in comps for s, _ in pieces) + rest
     rf = float(np.sum((op @ model - b) ** 2) / np.sum(b ** 2))
     keep = [True] * nsh if keep is None else list(keep)
     if len(keep) != nsh:
         raise InputError(f"anchored extraction: {len(keep)} keep flags for {nsh} shells")
     # what the returned paths leave out: the dropped shells and the rest, as a share of the
     # reference's signal in the fit space (a sample that has these shells is fitted without them)
-    dropped = rest + sum((s for (s, _), kp in zip(comps, keep) if not kp), np.zeros(nk))
+    dropped = rest + sum((s for pieces, kp in zip(comps, keep) if not kp for s, _ in pieces), np.zeros(nk))
     dropped_fraction = float(np.linalg.norm(op @ dropped) / np.linalg.norm(b))
     fitinfo = {"method": "feff-anchored", "rfactor": rf, "de0": float(sol.x[0]), "s02_rest": float(sol.x[-3]),
                "sigma2_rest_ss": float(sol.x[-2]), "sigma2_rest_ms": float(sol.x[-1]),
                "rest_paths": len(others), "dropped_fraction": dropped_fraction,
                "dropped": [sh.name for sh, kp in zip(shells, keep) if not kp] + ([f"{len(others)} other FEFF paths"]
                                                                                if others else []),
-               "attached": {sh.name: [p.name for p in a] for sh, a in zip(shells, attach) if a},
+               "attached": {sh.name: [{"path": p.name, "fr": fr, "fs": fs} for p, fr, fs in a]
+                            for sh, a in zip(shells, attach) if a},
                "namp": namp, "nph": nph, "residual_added": bool(residual),
                "corrections": {sh.name: [round(float(v), 6) for v in
                                          sol.x[1 + j * (namp + nph): 1 + (j + 1) * (namp + nph)]]
@@ -194,21 +212,23 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
     res_k = chi - model
     out = []
     mid = np.argmin(np.abs(k - 0.5 * (space.kmin + space.kmax)))
-    for sh, (s, c), anc, kept in zip(shells, comps, anchors, keep):
+    for sh, pieces, anc, att, kept in zip(shells, comps, anchors, attach, keep):
         if not kept:
             continue
+        s, c = pieces[0]
+        deps = []
+        for (sa, ca), (a, fr, fs) in zip(pieces[1:], att):
+            fa, da = _f_delta(sa, ca, k=k, n=a.n_ref, r=a.r_ref, sigma2=sh.sigma2, mid=mid)
+            deps.append(Dependent(name=a.name, amp=fa, phase=da, r_ref=float(a.r_ref), sigma2_ref=float(sh.sigma2),
+                                  ratio=float(a.n_ref / sh.n), fr=float(fr), fs=float(fs), lam=a.lam,
+                                  preal=a.preal))
         filt = FourierFilter(rmin=sh.rmin, rmax=sh.rmax, dr=0.0, rwindow=space.rwindow, kmin=space.kmin,
                              kmax=space.kmax, dk=space.dk, window=space.window, kweight=space.kweight)
         if residual:
             z = om * (s - 1j * c) + filt.matrix(nk) @ res_k
             z = np.where(valid, z / np.where(valid, om, 1.0), s - 1j * c)
             s, c = z.real, -z.imag
-        amp = np.hypot(s, c)
-        theta = np.unwrap(np.arctan2(s, c))
-        famp = amp * k * sh.r * sh.r * np.exp(2.0 * sh.sigma2 * k * k) / sh.n
-        famp[0] = 0.0
-        delta = theta - 2.0 * k * sh.r
-        delta -= 2.0 * np.pi * np.round(delta[mid] / (2.0 * np.pi))
+        famp, delta = _f_delta(s, c, k=k, n=sh.n, r=sh.r, sigma2=sh.sigma2, mid=mid)
         nn = sum(a.n_ref for a in anc)
         lam = sum(a.n_ref * a.lam for a in anc) / nn if all(a.lam is not None for a in anc) else None
         preal = sum(a.n_ref * a.preal for a in anc) / nn if all(a.preal is not None for a in anc) else None
@@ -218,5 +238,6 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
                                "modelled": [x.name for x in shells]},
                 "lambda": "feff" if lam is not None else "none (no mean-free-path transfer)", **sh.provenance}
         out.append(Path(name=sh.name, k=k, amp=famp, phase=delta, r_ref=float(sh.r), n_ref=float(sh.n),
-                        sigma2_ref=float(sh.sigma2), source="empirical", provenance=prov, lam=lam, preal=preal))
+                        sigma2_ref=float(sh.sigma2), source="empirical", provenance=prov, lam=lam, preal=preal,
+                        dependents=tuple(deps)))
     return out, fitinfo

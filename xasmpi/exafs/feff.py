@@ -85,13 +85,44 @@ def feff_input(atoms: Atoms, *, absorber_index: int, radius: float, rmax_path: f
 
 @dataclass(frozen=True)
 class FeffPathFile:
-    """One feffNNNN.dat: file, half path length ``reff`` (Å), degeneracy, legs, scatterer symbol."""
+    """One feffNNNN.dat: file, half path length ``reff`` (Å), degeneracy, legs, scatterer symbol
+    and ``geom``: the path's atoms ``(symbol, x, y, z)`` (Å), absorber first."""
 
     file: str
     reff: float
     degen: float
     nleg: int
     scatterer: str
+    geom: tuple = ()
+
+
+def leg_factors(pf: FeffPathFile, *, pair: tuple[str, str], r: float, tol: float = 0.1) -> tuple[float, float]:
+    """How a path's half length and σ² follow one shell's distance: ``(fr, fs)``.
+
+    The legs of ``pf`` between atoms of the elements ``pair`` (either order) whose length is
+    within ``tol`` (Å) of ``r`` (Å) are that shell's.  If the shell's distance changes by ΔR
+    and its σ² by Δσ², the half path length changes by ``fr·ΔR`` with ``fr = m/2`` (``m`` such
+    legs), and the path's σ² (variance of the half length; legs between different atom pairs
+    uncorrelated, repeated legs between one pair fully correlated) by ``fs·Δσ²`` with
+    ``fs = Σ_pair m_pair²/4``.  A single-scattering path of the shell gives (1, 1).
+
+    Raises
+    ------
+    InputError
+        The path has no geometry.
+    """
+    if len(pf.geom) < 2:
+        raise InputError(f"{pf.file}: no path geometry")
+    atoms = list(pf.geom) + [pf.geom[0]]
+    count: dict = {}
+    want = {pair[0], pair[1]} if pair[0] != pair[1] else {pair[0]}
+    for i, (a, b) in enumerate(zip(atoms[:-1], atoms[1:])):
+        d = float(np.linalg.norm(np.subtract(a[1:], b[1:])))
+        if {a[0], b[0]} == want and abs(d - r) <= tol:
+            key = frozenset(((a[0],) + tuple(np.round(a[1:], 3)), (b[0],) + tuple(np.round(b[1:], 3))))
+            count[key] = count.get(key, 0) + 1
+    m = sum(count.values())
+    return 0.5 * m, sum(v * v for v in count.values()) / 4.0
 
 
 @dataclass(frozen=True)
@@ -152,8 +183,9 @@ def run_feff(atoms: Atoms, *, absorber_index: int, radius: float, workdir: str |
     for f in files:
         p = feffpath(str(f))
         scat = p.geom[1][0] if len(p.geom) > 1 else ""
+        geom = tuple((str(g[0]), float(g[4]), float(g[5]), float(g[6])) for g in p.geom)
         paths.append(FeffPathFile(file=str(f), reff=float(p.reff), degen=float(p.degen),
-                                  nleg=int(p.nleg), scatterer=str(scat)))
+                                  nleg=int(p.nleg), scatterer=str(scat), geom=geom))
     return FeffRun(workdir=str(work), feffinp=str(inp), version=version, paths=tuple(paths))
 
 

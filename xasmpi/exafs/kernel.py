@@ -2,7 +2,8 @@
 
 Every module that evaluates a path (:class:`~xasmpi.exafs.paths.Path`, the batched
 :class:`~xasmpi.exafs.model.PathModel`, the replicate engine through it, the demo generator's
-plane-wave option) calls :func:`path_chi`; nothing else writes the EXAFS equation.
+plane-wave option) calls :func:`path_chi` (paths with dependent multiple-scattering components
+through :func:`tables_chi`); nothing else writes the EXAFS equation.
 
 Path transfer
 -------------
@@ -136,6 +137,47 @@ def path_chi(k: np.ndarray, *, amp: np.ndarray, phase: np.ndarray, r0: np.ndarra
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         chi = n * a / (q * r * r) * np.exp(expo) * np.sin(arg)
     return np.where(np.broadcast_to(q, chi.shape) > 0, chi, 0.0)
+
+
+def tables_chi(k: np.ndarray, t: dict, *, n: np.ndarray, r: np.ndarray, sigma2: np.ndarray,
+               de0: np.ndarray) -> np.ndarray:
+    """χ_j(k) of paths and their dependent components (tables of :func:`xasmpi.exafs.paths.path_tables`).
+
+    A dependent component d of path j (a multiple-scattering path folded into it) moves with
+    its parent: ``n_d = ratio_d · n_j``, ``R_d = R0_d + fr_d (R_j − R0_j)``,
+    ``σ²_d = σ0²_d + fs_d (σ²_j − σ0²_j)``, ``ΔE0_d = ΔE0_j``, and :func:`path_chi` evaluates it
+    like any path; its χ is added to its parent's.
+
+    Parameters
+    ----------
+    k : ndarray
+        ``(nk,)`` grid, Å⁻¹.
+    t : dict
+        Tables: ``amp``, ``phase``, ``r0``, ``s0``, ``lam_inv``, ``preal`` over the ``P`` paths
+        followed by the ``D`` dependents, and ``parent`` (``(D,)`` int), ``ratio``, ``fr``, ``fs``.
+    n, r, sigma2, de0 : ndarray
+        ``(m, P)`` parameters of the paths.
+
+    Returns
+    -------
+    ndarray
+        ``(m, P, nk)``.
+    """
+    par = t["parent"]
+    npath = np.asarray(n).shape[-1]
+    if par.size:
+        r0, s0 = t["r0"], t["s0"]
+        n = np.concatenate([n, n[:, par] * t["ratio"]], axis=1)
+        r = np.concatenate([r, r0[npath:] + t["fr"] * (r[:, par] - r0[par])], axis=1)
+        sigma2 = np.concatenate([sigma2, s0[npath:] + t["fs"] * (sigma2[:, par] - s0[par])], axis=1)
+        de0 = np.concatenate([de0, de0[:, par]], axis=1)
+    chi = path_chi(k, amp=t["amp"], phase=t["phase"], r0=t["r0"], sigma2_0=t["s0"], n=n, r=r, sigma2=sigma2,
+                   de0=de0, lam_inv=t["lam_inv"], preal=t["preal"])
+    if not par.size:
+        return chi
+    out = chi[:, :npath].copy()
+    np.add.at(out, (slice(None), par), chi[:, npath:])
+    return out
 
 
 # ---------------------------------------------------------------------------- the one filter operator

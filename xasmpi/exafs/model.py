@@ -29,8 +29,8 @@ from typing import Sequence
 import numpy as np
 
 from xasmpi.errors import ConfigError, InputError
-from xasmpi.exafs.kernel import KSTEP, check_window, filter_matrix, forward_matrix, path_chi
-from xasmpi.exafs.paths import Path
+from xasmpi.exafs.kernel import KSTEP, check_window, filter_matrix, forward_matrix, tables_chi
+from xasmpi.exafs.paths import Path, path_tables
 
 SPACES = ("k", "q", "r")
 DE0_MODES = ("none", "global", "per_path", "group")
@@ -308,16 +308,7 @@ class PathModel:
             object.__setattr__(self, "_op_k2", FitSpace(kind="k", kmin=self.space.kmin,
                                                         kmax=self.space.kmax).operator(self.nk))
         object.__setattr__(self, "_kin", np.asarray(self.paths[0].k[: self.nk], dtype=float))
-        ps, nk = self.paths, self.nk
-        lam = [p.lam_inv for p in ps]
-        pre = [p.preal for p in ps]
-        object.__setattr__(self, "_tables", {
-            "amp": np.stack([p.amp[:nk] for p in ps]), "phase": np.stack([p.phase[:nk] for p in ps]),
-            "r0": np.array([p.r_ref for p in ps]), "s0": np.array([p.sigma2_ref for p in ps]),
-            "lam_inv": None if all(x is None for x in lam) else np.stack(
-                [np.zeros(nk) if x is None else x[:nk] for x in lam]),
-            "preal": None if all(x is None for x in pre) else np.stack(
-                [self._kin if x is None else x[:nk] for x in pre])})
+        object.__setattr__(self, "_tables", path_tables(self.paths, self.nk))
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -394,9 +385,7 @@ class PathModel:
     # ------------------------------------------------------------------ evaluation
     def _path_chi(self, n, sigma2, r, de0) -> np.ndarray:
         """χ_j(k) for arrays n, sigma2, r, de0 of shape (m, P) -> (m, P, nk) (the one kernel)."""
-        t = self._tables
-        return path_chi(self._kin, amp=t["amp"], phase=t["phase"], r0=t["r0"], sigma2_0=t["s0"],
-                        n=n, r=r, sigma2=sigma2, de0=de0, lam_inv=t["lam_inv"], preal=t["preal"])
+        return tables_chi(self._kin, self._tables, n=n, r=r, sigma2=sigma2, de0=de0)
 
     def evaluate_paths(self, theta: np.ndarray) -> np.ndarray:
         """Per-path model χ_j(k) (``(m, P, nk)``, dimensionless) for a population ``theta`` (``(m, p)``)."""

@@ -14,12 +14,54 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from xasmpi.exafs.kernel import ETOK, KSTEP, FourierFilter, kgrid, path_chi  # noqa: F401  (re-exported)
+from xasmpi.exafs.kernel import ETOK, KSTEP, FourierFilter, kgrid, path_chi, tables_chi  # noqa: F401  (re-exported)
+
+
+@dataclass(frozen=True, eq=False)
+class Dependent:
+    """A multiple-scattering component folded into a :class:`Path`, moved with it.
+
+    At the parent's state (n, R, σ²) its χ is the path equation (:func:`path_chi`) of its own
+    tables at ``n_d = ratio·n``, ``R_d = r_ref + fr·(R − R_parent,ref)`` and
+    ``σ²_d = sigma2_ref + fs·(σ² − σ²_parent,ref)``, with the parent's ΔE0
+    (:func:`xasmpi.exafs.kernel.tables_chi`).  For a FEFF path whose legs include ``m`` legs of
+    the parent's shell (absorber–scatterer pairs at the shell's distance), a change ΔR of that
+    distance changes the half path length by ``m·ΔR/2`` (``fr = m/2``), and its σ² (the variance
+    of the half path length, legs uncorrelated except repeated legs between one atom pair) by
+    ``Σ_pair m_pair²/4 · Δσ²`` (``fs``).
+
+    Attributes
+    ----------
+    name : str
+    amp, phase : ndarray
+        F(k) (Å) and δ(k) (rad) at (``ratio``·N_parent,ref, ``r_ref``, ``sigma2_ref``), in the
+        convention of :class:`Path`.
+    r_ref : float
+        Half path length, Å.
+    sigma2_ref : float
+        σ² of the component at the reference state, Å².
+    ratio, fr, fs : float
+        Amplitude ratio to the parent's N, and the factors of the parent's ΔR and Δσ².
+    lam, preal : ndarray, optional
+        λ(k) (Å) and p′(k) (Å⁻¹) of the FEFF path.
+    """
+
+    name: str
+    amp: np.ndarray
+    phase: np.ndarray
+    r_ref: float
+    sigma2_ref: float
+    ratio: float
+    fr: float
+    fs: float
+    lam: np.ndarray | None = None
+    preal: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
 class Path:
-    """One single-scattering path on the common k grid.
+    """One scattering path on the common k grid (single scattering, with any multiple-scattering
+    components that move with it as :class:`Dependent`).
 
     Attributes
     ----------
@@ -42,6 +84,9 @@ class Path:
         mean-free-path transfer.
     preal : ndarray, optional
         Real part p′(k) of the complex photo-electron momentum, Å⁻¹ (from FEFF); ``None``: k.
+    dependents : tuple of Dependent
+        Multiple-scattering components folded into the path that move with its R and σ²
+        (``amp``/``phase`` then hold the single-scattering part only).
     """
 
     name: str
@@ -55,6 +100,7 @@ class Path:
     provenance: dict = field(default_factory=dict)
     lam: np.ndarray | None = None
     preal: np.ndarray | None = None
+    dependents: tuple = ()
 
     @property
     def lam_inv(self) -> np.ndarray | None:
@@ -66,15 +112,41 @@ class Path:
 
     def chi(self, *, n: float, r: float | None = None, sigma2: float | None = None,
             de0: float = 0.0) -> np.ndarray:
-        """χ(k) of this path on ``self.k`` for one parameter set (N, R in Å, σ² in Å², ΔE0 in eV)."""
+        """χ(k) of this path (its dependents included) on ``self.k`` for one parameter set
+        (N, R in Å, σ² in Å², ΔE0 in eV)."""
         r = self.r_ref if r is None else r
         sigma2 = self.sigma2_ref if sigma2 is None else sigma2
         one = lambda v: np.array([[float(v)]])  # noqa: E731
-        li = self.lam_inv
-        return path_chi(self.k, amp=self.amp[None], phase=self.phase[None], r0=[self.r_ref],
-                        sigma2_0=[self.sigma2_ref], n=one(n), r=one(r), sigma2=one(sigma2), de0=one(de0),
-                        lam_inv=None if li is None else li[None],
-                        preal=None if self.preal is None else self.preal[None])[0, 0]
+        return tables_chi(self.k, path_tables([self], self.k.size), n=one(n), r=one(r), sigma2=one(sigma2),
+                          de0=one(de0))[0, 0]
+
+
+def _inv(lam: np.ndarray | None, nk: int) -> np.ndarray:
+    if lam is None:
+        return np.zeros(nk)
+    with np.errstate(divide="ignore"):
+        return np.where(lam[:nk] > 0, 1.0 / np.maximum(lam[:nk], 1e-300), 0.0)
+
+
+def path_tables(paths, nk: int) -> dict:
+    """The kernel tables of ``paths`` and their dependents on the first ``nk`` grid points
+    (for :func:`xasmpi.exafs.kernel.tables_chi`): rows are the paths, then every dependent
+    with its ``parent`` row."""
+    paths = list(paths)
+    deps = [(j, d) for j, p in enumerate(paths) for d in p.dependents]
+    rows = [(p.amp, p.phase, p.r_ref, p.sigma2_ref, p.lam, p.preal) for p in paths]
+    rows += [(d.amp, d.phase, d.r_ref, d.sigma2_ref, d.lam, d.preal) for _, d in deps]
+    k = paths[0].k[:nk]
+    lam = [x[4] for x in rows]
+    pre = [x[5] for x in rows]
+    return {"amp": np.stack([x[0][:nk] for x in rows]), "phase": np.stack([x[1][:nk] for x in rows]),
+            "r0": np.array([x[2] for x in rows], dtype=float), "s0": np.array([x[3] for x in rows], dtype=float),
+            "lam_inv": None if all(x is None for x in lam) else np.stack([_inv(x, nk) for x in lam]),
+            "preal": None if all(x is None for x in pre) else np.stack([k if x is None else x[:nk] for x in pre]),
+            "parent": np.array([j for j, _ in deps], dtype=np.intp),
+            "ratio": np.array([d.ratio for _, d in deps], dtype=float),
+            "fr": np.array([d.fr for _, d in deps], dtype=float),
+            "fs": np.array([d.fs for _, d in deps], dtype=float)}
 
 
 @dataclass(frozen=True)

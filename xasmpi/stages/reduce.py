@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from xasmpi.store.h5 import write_dataset as _ds
+from xasmpi.store.layout import write_path
 from xasmpi.config import Job, spectrum_reduction
 from xasmpi.errors import ConfigError
 from xasmpi.parallel.tasks import StagePlan
@@ -237,13 +238,18 @@ def _anchored(job: Job, cache: dict, ref, items, shells, *, kmin: float, kmax: f
     # window is folded into that path, as Fourier filtering would; the rest is modelled apart
     k = anchors[0][0].k
     w = (k >= 4.0) & (k <= 12.0)
+    # (as dependents that follow the path's ΔR and Δσ² by the share of their legs that are its shell's)
     attach: list[list] = [[] for _ in shells]
     others = []
+    files = {pf.file: pf for pf in run.paths}
+    element = absorber_element(job, cache)
     for path, grp in feff.other_paths(run, exclude=used, rmax=f.rmax + 0.7):
         r_app = path.r_ref + 0.5 * float(np.polyfit(k[w], path.phase[w], 1)[0])
         hit = [j for j, (_, p) in enumerate(items) if p.rmin <= r_app < p.rmax] if grp == "ms" else []
         if hit:
-            attach[hit[0]].append(path)
+            fr, fs = feff.leg_factors(files[path.provenance["files"][0]], pair=(element, items[hit[0]][1].scatterer),
+                                      r=anchors[hit[0]][0].r_ref)
+            attach[hit[0]].append((path, fr, fs))
         else:
             others.append((path, grp))
     space = FitSpace(kind="q", kmin=kmin, kmax=kmax, kweight=int(round(kweight)), dk=ref.settings.dk,
@@ -446,9 +452,4 @@ def finalize(job: Job, plan: StagePlan, f, results: dict) -> None:
     if "paths" in f:
         del f["paths"]
     for name, p in pth.items():
-        g = f.create_group(f"/paths/{name}")
-        g.attrs.update({"source": p.source, "n_ref": p.n_ref, "r_ref": p.r_ref, "sigma2_ref": p.sigma2_ref,
-                        "provenance": json.dumps(p.provenance, default=str)})
-        _ds(g, "k", p.k, "Å^-1")
-        _ds(g, "amp", p.amp, "Å")
-        _ds(g, "phase", p.phase, "rad")
+        write_path(f.create_group(f"/paths/{name}"), p)

@@ -259,6 +259,51 @@ def read_fit(g: h5py.Group) -> BestFit | None:
                    json_attr(fg, "de0_groups", {}) or {}, attrs, **arrays)
 
 
+def write_path(g: h5py.Group, path) -> None:
+    """Write a :class:`~xasmpi.exafs.paths.Path` into the empty group ``g`` (``/paths/<path>``):
+    ``k``, ``amp``, ``phase`` (and ``lam``, ``preal`` where known), attrs ``source``, ``n_ref``,
+    ``r_ref``, ``sigma2_ref``, ``provenance``; each dependent multiple-scattering component as
+    ``dependents/<i>`` with ``amp``, ``phase`` (``lam``, ``preal``) and attrs ``name``, ``r_ref``,
+    ``sigma2_ref``, ``ratio``, ``fr``, ``fs``."""
+    g.attrs.update({"source": path.source, "n_ref": path.n_ref, "r_ref": path.r_ref, "sigma2_ref": path.sigma2_ref,
+                    "provenance": json.dumps(path.provenance, default=str)})
+    write_dataset(g, "k", path.k, "Å^-1")
+
+    def tables(h, x):
+        write_dataset(h, "amp", x.amp, "Å")
+        write_dataset(h, "phase", x.phase, "rad")
+        if x.lam is not None:
+            write_dataset(h, "lam", x.lam, "Å")
+        if x.preal is not None:
+            write_dataset(h, "preal", x.preal, "Å^-1")
+
+    tables(g, path)
+    for i, d in enumerate(path.dependents):
+        h = g.create_group(f"dependents/{i}")
+        h.attrs.update({"name": d.name, "r_ref": d.r_ref, "sigma2_ref": d.sigma2_ref, "ratio": d.ratio,
+                        "fr": d.fr, "fs": d.fs})
+        tables(h, d)
+
+
+def read_path(g: h5py.Group, name: str):
+    """The :class:`~xasmpi.exafs.paths.Path` written by :func:`write_path` (dependents included)."""
+    from xasmpi.exafs.paths import Dependent, Path
+
+    a = g.attrs
+    deps = []
+    dg = g.get("dependents")
+    for i in range(0 if dg is None else len(dg)):
+        h = dg[str(i)]
+        deps.append(Dependent(name=text(h.attrs["name"]), amp=h["amp"][()], phase=h["phase"][()],
+                              r_ref=float(h.attrs["r_ref"]), sigma2_ref=float(h.attrs["sigma2_ref"]),
+                              ratio=float(h.attrs["ratio"]), fr=float(h.attrs["fr"]), fs=float(h.attrs["fs"]),
+                              lam=array(h, "lam"), preal=array(h, "preal")))
+    return Path(name=name, k=g["k"][()], amp=g["amp"][()], phase=g["phase"][()], r_ref=float(a["r_ref"]),
+                n_ref=float(a["n_ref"]), sigma2_ref=float(a["sigma2_ref"]), source=text(a.get("source", "empirical")),
+                provenance=json_attr(g, "provenance", {}) or {}, lam=array(g, "lam"), preal=array(g, "preal"),
+                dependents=tuple(deps))
+
+
 @dataclass(frozen=True)
 class FeffRoute:
     """The FEFF-route fit (larch feffit) of one sample (``/exafs/<s>/feff``).
@@ -888,8 +933,10 @@ TABLE: tuple[tuple[str, str], ...] = (
      'wavelet modulus, shape (n_R, n_k); attrs `kind`, `kweight`, `order` (Cauchy order n, `[wavelet] order`, default 196)'),
     ('`  truth` (simulated only)',
      'attr `values`: JSON of the true N, R, σ²'),
-    ('`/paths/<path>/{k, amp, phase}`',
-     'F(k) (Å) and δ(k) (rad); attrs `source`, `n_ref`, `r_ref` (Å), `sigma2_ref` (Å²), `provenance` (JSON)'),
+    ('`/paths/<path>/{k, amp, phase, lam, preal}`',
+     'F(k) (Å), δ(k) (rad), λ(k) (Å) and p′(k) (Å⁻¹, where known, from FEFF); attrs `source`, `n_ref`, `r_ref` (Å), `sigma2_ref` (Å²), `provenance` (JSON)'),
+    ('`/paths/<path>/dependents/<i>/{amp, phase, lam, preal}`',
+     'multiple-scattering components that move with the path (anchored extraction); attrs `name`, `r_ref` (Å), `sigma2_ref` (Å²), `ratio` (N_i/N_path), `fr`, `fs` (shares of the path\'s ΔR, Δσ²)'),
     ('`/exafs/<sample>/fit/`',
      "best fit: `names` (`Cd-S.n`, …; ΔE0 as `<group>.de0`, e.g. `CdS_bulk.de0`, or `global.de0`, `Cd-S.de0`), `params`, `stderr` (Jacobian, scaled by √(reduced χ²) with N_idp), `bounds` (n_par, 2), `corr`; `k`, `data` and `model` (k^w χ, fit space), `model_paths`; attrs `space`, windows, `ssr` (fit space), `ssr_k2` (paper's SSR), `rfactor`, `redchi`, `n_idp`, `n_free`, `e0_mode`, `de0_groups` (JSON path → ΔE0 group)"),
     ('`/exafs/<sample>/replicates/`',
