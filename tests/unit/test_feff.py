@@ -71,3 +71,28 @@ def test_feff8_cdo(tmp_path):
     assert (cdo.n_ref, cdcd.n_ref) == (6.0, 12.0)
     ref = _larch_chi(cdo.provenance["files"], cdo.k, sigma2=0.004)
     assert np.max(np.abs(cdo.chi(n=6.0) - ref)[1:]) < 1e-6 * np.max(np.abs(ref))
+
+
+def test_leg_factors_follow_the_shell_legs(tmp_path):
+    """Wurtzite triangles: Cd–Cd–S has one Cd–Cd leg (half length moves by ΔR/2, σ² by Δσ²/4)
+    and two different Cd–S legs (ΔR, Δσ²/2); Cd–S–S has no Cd–Cd leg (its S–S leg has the
+    Cd–Cd length but not its atoms); a single-scattering path follows its shell one for one."""
+    from xasmpi.exafs.feff import leg_factors, outer_shell
+
+    run = run_feff(crystal("CdS-wurtzite"), absorber_index=0, radius=6.0, workdir=tmp_path, rmax_path=4.7, nleg=3)
+    ss = next(p for p in run.paths if p.nleg == 2 and p.scatterer == "Cd")
+    assert leg_factors(ss, pair=("Cd", "Cd"), r=4.13) == (1.0, 1.0)
+    tri = [p for p in run.paths if p.nleg == 3]
+    ccs = [p for p in tri if sorted(g[0] for g in p.geom) == ["Cd", "Cd", "S"]]
+    css = [p for p in tri if sorted(g[0] for g in p.geom) == ["Cd", "S", "S"]]
+    assert ccs and css
+    for p in ccs:
+        assert leg_factors(p, pair=("Cd", "Cd"), r=4.13) == (0.5, 0.25)
+        assert leg_factors(p, pair=("S", "Cd"), r=2.53) == (1.0, 0.5)
+    for p in css:
+        assert leg_factors(p, pair=("Cd", "Cd"), r=4.13) == (0.0, 0.0)
+        assert leg_factors(p, pair=("Cd", "S"), r=2.53) == (1.0, 0.5)
+    # the shell each triangle follows: its outermost atom's (the S-S one: the first shell's)
+    shells = [("S", 2.53), ("Cd", 4.13)]
+    assert {outer_shell(p, shells) for p in ccs} == {1} and {outer_shell(p, shells) for p in css} == {0}
+    assert outer_shell(ccs[0], shells[:1]) is None and outer_shell(ss, shells) == 1

@@ -128,3 +128,53 @@ def test_overlapping_windows_refused(reduced):
     with pytest.raises(ConfigError, match="overlap"):
         extract_paths(reduced["CdO_10K_01"], [Shell("Cd-O", 6, 2.348, 0.004, 1.2, 2.6),
                                               Shell("Cd-Cd", 12, 3.32, 0.004, 2.45, 3.5)])
+
+
+def _dependent_path():
+    from xasmpi.exafs.paths import Dependent
+
+    k, main = _synthetic()
+    lam = 8.0 + 0.2 * k
+    dep = Dependent("ms", 0.5 + 0.3 * np.exp(-((k - 7.0) / 4.0) ** 2), 1.0 - 0.4 * k, r_ref=3.4, sigma2_ref=0.006,
+                    ratio=0.75, fr=0.5, fs=0.25, lam=lam, preal=np.sqrt(k * k + 0.5))
+    return k, main, dep, Path("syn", k, main.amp, main.phase, 2.5, 4.0, 0.004, "empirical", dependents=(dep,))
+
+
+def test_dependent_moves_with_its_path_by_its_factors():
+    """A path with a dependent is its own χ plus the dependent's at (ratio·N, R0_d + fr·ΔR,
+    σ0²_d + fs·Δσ², the same ΔE0), in Path.chi and in the batched PathModel alike."""
+    from xasmpi.exafs.model import FitSpace, Param, PathModel
+
+    k, main, dep, p = _dependent_path()
+    alone = Path("ms", k, dep.amp, dep.phase, dep.r_ref, 3.0, dep.sigma2_ref, "feff", lam=dep.lam, preal=dep.preal)
+    n, r, s2, de0 = 3.2, 2.42, 0.009, 1.5
+    want = main.chi(n=n, r=r, sigma2=s2, de0=de0) + alone.chi(n=0.75 * n, r=3.4 + 0.5 * (r - 2.5),
+                                                               sigma2=0.006 + 0.25 * (s2 - 0.004), de0=de0)
+    got = p.chi(n=n, r=r, sigma2=s2, de0=de0)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12 * np.abs(want).max())
+    assert np.abs(got - main.chi(n=n, r=r, sigma2=s2, de0=de0)).max() > 0.05 * np.abs(want).max()
+    other = Path("other", k, main.amp, main.phase, 2.0, 2.0, 0.004, "empirical")
+    model = PathModel.build([other, p], space=FitSpace(kind="k", kmin=2, kmax=16),
+                            r=[Param(2.0, False), Param(2.5, True, 2.3, 2.7)], de0_mode="global")
+    theta = np.array([[1.0, n, 0.004, s2, r, de0]])
+    assert model.names == ("n_other", "n_syn", "sigma2_other", "sigma2_syn", "r_syn", "de0")
+    per = model.evaluate_paths(theta)[0]
+    np.testing.assert_allclose(per[1], got[: model.nk], atol=1e-12 * np.abs(want).max())
+    np.testing.assert_allclose(per[0], other.chi(n=1.0, sigma2=0.004, de0=de0)[: model.nk], atol=1e-15)
+
+
+def test_path_with_dependents_round_trips_through_the_results_layout(tmp_path):
+    import h5py
+
+    from xasmpi.store.layout import read_path, write_path
+
+    k, _, dep, p = _dependent_path()
+    with h5py.File(tmp_path / "p.h5", "w") as f:
+        write_path(f.create_group("paths/syn"), p)
+        back = read_path(f["paths/syn"], "syn")
+    assert len(back.dependents) == 1 and back.lam is None
+    d = back.dependents[0]
+    assert (d.name, d.r_ref, d.sigma2_ref, d.ratio, d.fr, d.fs) == ("ms", 3.4, 0.006, 0.75, 0.5, 0.25)
+    np.testing.assert_array_equal(d.lam, dep.lam)
+    np.testing.assert_array_equal(back.chi(n=3.0, r=2.45, sigma2=0.007, de0=-1.0),
+                                  p.chi(n=3.0, r=2.45, sigma2=0.007, de0=-1.0))
