@@ -77,7 +77,7 @@ def test_leg_factors_follow_the_shell_legs(tmp_path):
     """Wurtzite triangles: Cd–Cd–S has one Cd–Cd leg (half length moves by ΔR/2, σ² by Δσ²/4)
     and two different Cd–S legs (ΔR, Δσ²/2); Cd–S–S has no Cd–Cd leg (its S–S leg has the
     Cd–Cd length but not its atoms); a single-scattering path follows its shell one for one."""
-    from xasmpi.exafs.feff import leg_factors, outer_shell
+    from xasmpi.exafs.feff import leg_factors
 
     run = run_feff(crystal("CdS-wurtzite"), absorber_index=0, radius=6.0, workdir=tmp_path, rmax_path=4.7, nleg=3)
     ss = next(p for p in run.paths if p.nleg == 2 and p.scatterer == "Cd")
@@ -92,7 +92,3 @@ def test_leg_factors_follow_the_shell_legs(tmp_path):
     for p in css:
         assert leg_factors(p, pair=("Cd", "Cd"), r=4.13) == (0.0, 0.0)
         assert leg_factors(p, pair=("Cd", "S"), r=2.53) == (1.0, 0.5)
-    # the shell each triangle follows: its outermost atom's (the S-S one: the first shell's)
-    shells = [("S", 2.53), ("Cd", 4.13)]
-    assert {outer_shell(p, shells) for p in ccs} == {1} and {outer_shell(p, shells) for p in css} == {0}
-    assert outer_shell(ccs[0], shells[:1]) is None and outer_shell(ss, shells) == 1

@@ -96,29 +96,6 @@ class FeffPathFile:
     geom: tuple = ()
 
 
-def outer_shell(pf: FeffPathFile, shells: list[tuple[str, float]], *, tol: float = 0.1) -> int | None:
-    """The shell a multiple-scattering path belongs to: index into ``shells`` (``(scatterer, R Å)``)
-    of the outermost shell among its atoms, or ``None`` when an atom of the path (other than the
-    absorber visited again) is in none of them.
-
-    An atom of an outer shell is reached through bridging atoms of inner ones, so in a cluster
-    the path's occupancy follows its outermost (least complete) shell: the Cd–Cd–S triangles of
-    CdS follow N(Cd–Cd), the Cd–S–S triangles and Cd–S–Cd–S double scattering N(Cd–S).
-    """
-    if len(pf.geom) < 2:
-        raise InputError(f"{pf.file}: no path geometry")
-    found = []
-    for el, *pos in pf.geom[1:]:
-        d = float(np.linalg.norm(pos))
-        if d < 1e-6:
-            continue
-        hit = [j for j, (sc, r) in enumerate(shells) if sc == el and abs(d - r) <= tol]
-        if not hit:
-            return None
-        found.append(hit[0])
-    return max(found, key=lambda j: shells[j][1]) if found else None
-
-
 def leg_factors(pf: FeffPathFile, *, pair: tuple[str, str], r: float, tol: float = 0.1) -> tuple[float, float]:
     """How a path's half length and σ² follow one shell's distance: ``(fr, fs)``.
 

@@ -234,20 +234,22 @@ def _anchored(job: Job, cache: dict, ref, items, shells, *, kmin: float, kmax: f
         used += files
         anchors.append(a)
         shells = shells + [Shell(f"{sc} {a[0].r_ref:.3g} (not fitted)", a[0].n_ref, a[0].r_ref, 0.006, 0.0, 0.0)]
-    # a multiple-scattering path whose atoms all belong to shells the job fits is a dependent of
-    # the outermost of them (its occupancy follows that shell's N; its half length and σ² follow
-    # that shell's ΔR and Δσ² by the share of its legs that are the shell's); the rest is modelled apart
+    # multiple scattering whose apparent distance (reff + ½ dδ/dk over 4-12 Å⁻¹) lies in a path's
+    # window is folded into that path, as Fourier filtering would; the rest is modelled apart
+    k = anchors[0][0].k
+    w = (k >= 4.0) & (k <= 12.0)
+    # (as dependents that follow the path's ΔR and Δσ² by the share of their legs that are its shell's)
     attach: list[list] = [[] for _ in shells]
     others = []
     files = {pf.file: pf for pf in run.paths}
     element = absorber_element(job, cache)
-    fitted = [(p.scatterer, a[0].r_ref) for (_, p), a in zip(items, anchors)]
     for path, grp in feff.other_paths(run, exclude=used, rmax=f.rmax + 0.7):
-        pf = files[path.provenance["files"][0]]
-        j = feff.outer_shell(pf, fitted) if grp == "ms" else None
-        if j is not None:
-            fr, fs = feff.leg_factors(pf, pair=(element, fitted[j][0]), r=fitted[j][1])
-            attach[j].append((path, fr, fs))
+        r_app = path.r_ref + 0.5 * float(np.polyfit(k[w], path.phase[w], 1)[0])
+        hit = [j for j, (_, p) in enumerate(items) if p.rmin <= r_app < p.rmax] if grp == "ms" else []
+        if hit:
+            fr, fs = feff.leg_factors(files[path.provenance["files"][0]], pair=(element, items[hit[0]][1].scatterer),
+                                      r=anchors[hit[0]][0].r_ref)
+            attach[hit[0]].append((path, fr, fs))
         else:
             others.append((path, grp))
     space = FitSpace(kind="q", kmin=kmin, kmax=kmax, kweight=int(round(kweight)), dk=ref.settings.dk,
