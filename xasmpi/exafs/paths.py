@@ -105,10 +105,7 @@ class Path:
     @property
     def lam_inv(self) -> np.ndarray | None:
         """1/λ(k), Å⁻¹ (``None`` without a mean free path)."""
-        if self.lam is None:
-            return None
-        with np.errstate(divide="ignore"):
-            return np.where(self.lam > 0, 1.0 / np.maximum(self.lam, 1e-300), 0.0)
+        return None if self.lam is None else _inv(self.lam, self.lam.size)
 
     def chi(self, *, n: float, r: float | None = None, sigma2: float | None = None,
             de0: float = 0.0) -> np.ndarray:

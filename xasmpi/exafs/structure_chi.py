@@ -26,7 +26,7 @@ from ase import Atoms
 from xasmpi.errors import ConfigError, InputError
 from xasmpi.exafs.kernel import path_chi
 from xasmpi.exafs.model import FitSpace
-from xasmpi.exafs.paths import Path
+from xasmpi.exafs.paths import Path, path_tables
 
 
 def absorber_paths(atoms: Atoms, *, index: int, radius: float, rmax_path: float,
@@ -149,10 +149,9 @@ class StructureModel:
                 raise ConfigError(f"structure model: {what} bounds [{lo}, {hi}] need low < high")
         bounds = np.array([s02] + [sigma2] * len(groups) + [de0], dtype=float)
         ps = [p for _, p in rows]
-        tables = {"amp": np.stack([p.amp[:nk] for p in ps]), "phase": np.stack([p.phase[:nk] for p in ps]),
-                  "lam_inv": np.stack([np.zeros(nk) if p.lam_inv is None else p.lam_inv[:nk] for p in ps]),
-                  "preal": np.stack([k[:nk] if p.preal is None else p.preal[:nk] for p in ps]),
-                  "s0": np.array([p.sigma2_ref for p in ps])}
+        if any(p.dependents for p in ps):
+            raise InputError("structure model: paths with dependents are not supported (FEFF paths of a structure have none)")
+        tables = path_tables(ps, nk)
         return cls(space=space, nk=nk, groups=groups,
                    weight=np.array([w / wsum * p.n_ref for w, p in rows]),
                    group_of=np.array([groups.index(p.name) for p in ps]),
