@@ -43,7 +43,7 @@ import numpy as np
 
 from xasmpi.errors import InputError
 from xasmpi.exafs.kernel import FourierFilter, kgrid, kwindow
-from xasmpi.exafs.paths import Dependent, Path, Shell
+from xasmpi.exafs.paths import Dependent, Path, Shell, f_delta
 
 
 def _sin_cos(path: Path, *, sigma2: float, de0: float) -> tuple[np.ndarray, np.ndarray]:
@@ -51,16 +51,6 @@ def _sin_cos(path: Path, *, sigma2: float, de0: float) -> tuple[np.ndarray, np.n
     s = path.chi(n=path.n_ref, r=path.r_ref, sigma2=sigma2, de0=de0)
     c = -replace(path, phase=path.phase - 0.5 * np.pi).chi(n=path.n_ref, r=path.r_ref, sigma2=sigma2, de0=de0)
     return s, c
-
-
-def _f_delta(s: np.ndarray, c: np.ndarray, *, k: np.ndarray, n: float, r: float, sigma2: float,
-             mid: int) -> tuple[np.ndarray, np.ndarray]:
-    """F(k) (Å) and δ(k) (rad) of χ = A sin θ given A sin θ, A cos θ at (N, R Å, σ² Å²)."""
-    famp = np.hypot(s, c) * k * r * r * np.exp(2.0 * sigma2 * k * k) / n
-    famp[0] = 0.0
-    delta = np.unwrap(np.arctan2(s, c)) - 2.0 * k * r
-    delta -= 2.0 * np.pi * np.round(delta[mid] / (2.0 * np.pi))
-    return famp, delta
 
 
 def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[Path]],
@@ -218,7 +208,8 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
         s, c = pieces[0]
         deps = []
         for (sa, ca), (a, fr, fs) in zip(pieces[1:], att):
-            fa, da = _f_delta(sa, ca, k=k, n=a.n_ref, r=a.r_ref, sigma2=sh.sigma2, mid=mid)
+            fa, da = f_delta(np.hypot(sa, ca), np.unwrap(np.arctan2(sa, ca)), k=k, n=a.n_ref, r=a.r_ref,
+                             sigma2=sh.sigma2, mid=mid)
             deps.append(Dependent(name=a.name, amp=fa, phase=da, r_ref=float(a.r_ref), sigma2_ref=float(sh.sigma2),
                                   ratio=float(a.n_ref / sh.n), fr=float(fr), fs=float(fs), lam=a.lam,
                                   preal=a.preal))
@@ -228,7 +219,8 @@ def anchored_paths(data, shells: Sequence[Shell], *, anchors: Sequence[Sequence[
             z = om * (s - 1j * c) + filt.matrix(nk) @ res_k
             z = np.where(valid, z / np.where(valid, om, 1.0), s - 1j * c)
             s, c = z.real, -z.imag
-        famp, delta = _f_delta(s, c, k=k, n=sh.n, r=sh.r, sigma2=sh.sigma2, mid=mid)
+        famp, delta = f_delta(np.hypot(s, c), np.unwrap(np.arctan2(s, c)), k=k, n=sh.n, r=sh.r,
+                              sigma2=sh.sigma2, mid=mid)
         nn = sum(a.n_ref for a in anc)
         lam = sum(a.n_ref * a.lam for a in anc) / nn if all(a.lam is not None for a in anc) else None
         preal = sum(a.n_ref * a.preal for a in anc) / nn if all(a.preal is not None for a in anc) else None

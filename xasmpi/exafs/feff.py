@@ -115,8 +115,8 @@ def leg_factors(pf: FeffPathFile, *, pair: tuple[str, str], r: float, tol: float
         raise InputError(f"{pf.file}: no path geometry")
     atoms = list(pf.geom) + [pf.geom[0]]
     count: dict = {}
-    want = {pair[0], pair[1]} if pair[0] != pair[1] else {pair[0]}
-    for i, (a, b) in enumerate(zip(atoms[:-1], atoms[1:])):
+    want = set(pair)
+    for a, b in zip(atoms[:-1], atoms[1:]):
         d = float(np.linalg.norm(np.subtract(a[1:], b[1:])))
         if {a[0], b[0]} == want and abs(d - r) <= tol:
             key = frozenset(((a[0],) + tuple(np.round(a[1:], 3)), (b[0],) + tuple(np.round(b[1:], 3))))

@@ -125,6 +125,17 @@ def _inv(lam: np.ndarray | None, nk: int) -> np.ndarray:
         return np.where(lam[:nk] > 0, 1.0 / np.maximum(lam[:nk], 1e-300), 0.0)
 
 
+def f_delta(amp: np.ndarray, theta: np.ndarray, *, k: np.ndarray, n: float, r: float, sigma2: float,
+            mid: int) -> tuple[np.ndarray, np.ndarray]:
+    """F(k) (Å) and δ(k) (rad) of a shell χ = A sin θ at its (N, R in Å, σ² in Å²): the inverse of
+    the reference-state convention, ``F = A k R² exp(2σ²k²)/N``, ``δ = θ − 2kR`` shifted by a
+    multiple of 2π so that δ at grid index ``mid`` lies in [−π, π]."""
+    famp = amp * k * r * r * np.exp(2.0 * sigma2 * k * k) / n
+    delta = theta - 2.0 * k * r
+    delta -= 2.0 * np.pi * np.round(delta[mid] / (2.0 * np.pi))
+    return famp, delta
+
+
 def path_tables(paths, nk: int) -> dict:
     """The kernel tables of ``paths`` and their dependents on the first ``nk`` grid points
     (for :func:`xasmpi.exafs.kernel.tables_chi`): rows are the paths, then every dependent
@@ -308,10 +319,8 @@ def extract_paths(data, shells, *, dr: float = 0.0, rwindow: str = "hanning", km
     out = []
     for sh, f, c in zip(shells, filters, cs):
         amp, theta = rebuild(c)
-        famp = amp * k * sh.r * sh.r * np.exp(2.0 * sh.sigma2 * k * k) / sh.n
-        delta = theta - 2.0 * k * sh.r
-        mid = np.argmin(np.abs(k - 0.5 * (f.kmin + f.kmax)))
-        delta -= 2.0 * np.pi * np.round(delta[mid] / (2.0 * np.pi))
+        famp, delta = f_delta(amp, theta, k=k, n=sh.n, r=sh.r, sigma2=sh.sigma2,
+                              mid=int(np.argmin(np.abs(k - 0.5 * (f.kmin + f.kmax)))))
         prov = {"reference": None if reference is None else str(reference), "n": float(sh.n), "r": float(sh.r),
                 "sigma2": float(sh.sigma2), "filter": f.to_dict(),
                 "k_valid": [float(k[i0]), float(k[i1])],
